@@ -1,0 +1,152 @@
+"""The autograd Functions: Legendre polynomials differentiable to any order.
+
+Each Function uses the ``setup_context`` style with ``generate_vmap_rule = True`` so it composes
+with ``torch.func`` (``vmap``, ``grad``, ``jacfwd``, ``jacrev``), defines ``jvp`` for forward-mode
+AD, and builds its backward from differentiable operations (the next derivative is again one of
+these Functions), so double backward and every higher order give true derivatives.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+
+from legendre_verify import kernels
+
+__all__ = [
+    "LegendrePolynomial",
+    "LegendrePolynomial3",
+    "LegendrePolynomialDerivative",
+    "legendre_p",
+    "legendre_p_derivative",
+]
+
+
+def _check_input(input: Any, name: str = "input") -> None:
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(input).__name__}: {input!r}")
+    if not input.dtype.is_floating_point:
+        raise TypeError(
+            f"{name} must have a real floating dtype (float16, bfloat16, float32, float64), "
+            f"got dtype={input.dtype}"
+        )
+
+
+def _check_order(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__}: {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {name}={value!r}")
+    return int(value)
+
+
+class LegendrePolynomial3(torch.autograd.Function):
+    """P3(x) = 0.5 (5x^3 - 3x), the PyTorch tutorial's custom Function.
+
+    Same interface and math as the tutorial (``LegendrePolynomial3.apply(x)``; the input is kept
+    with ``ctx.save_for_backward``; backward is ``grad_output * 1.5 (5x^2 - 1)``), plus forward-mode
+    AD, vmap support, half dtypes computed in float32, and bad-input errors.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(input: torch.Tensor) -> torch.Tensor:
+        _check_input(input)
+        x = input.to(kernels.compute_dtype(input.dtype))
+        return (0.5 * (5 * x**3 - 3 * x)).to(input.dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        (input,) = inputs
+        ctx.save_for_backward(input)
+        ctx.save_for_forward(input)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> torch.Tensor:
+        (input,) = ctx.saved_tensors
+        return grad_output * 1.5 * (5 * input**2 - 1)
+
+    @staticmethod
+    def jvp(ctx: Any, input_tangent: torch.Tensor) -> torch.Tensor:
+        (input,) = ctx.saved_tensors
+        return input_tangent * 1.5 * (5 * input**2 - 1)
+
+
+class LegendrePolynomialDerivative(torch.autograd.Function):
+    """d^k/dx^k P_n(x) for integers n, k >= 0; its own derivative is the (k+1)-th."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(input: torch.Tensor, n: int, k: int) -> torch.Tensor:
+        _check_input(input)
+        n = _check_order(n, "n")
+        k = _check_order(k, "k")
+        return kernels.legendre_derivative(input, n, k)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        input, n, k = inputs
+        ctx.n, ctx.k = int(n), int(k)
+        ctx.save_for_backward(input)
+        ctx.save_for_forward(input)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        (input,) = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        return grad_output * _next_derivative(input, ctx.n, ctx.k), None, None
+
+    @staticmethod
+    def jvp(ctx: Any, input_tangent: torch.Tensor, *_: Any) -> torch.Tensor:
+        (input,) = ctx.saved_tensors
+        return input_tangent * _next_derivative(input, ctx.n, ctx.k)
+
+
+def _next_derivative(input: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    if k >= n:  # derivative of a constant: zero, and so are all higher ones
+        return torch.zeros_like(input)
+    return LegendrePolynomialDerivative.apply(input, n, k + 1)
+
+
+class LegendrePolynomial(torch.autograd.Function):
+    """P_n(x) for any integer n >= 0, differentiable to any order (``apply(input, n)``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(input: torch.Tensor, n: int) -> torch.Tensor:
+        return LegendrePolynomialDerivative.forward(input, n, 0)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        input, n = inputs
+        LegendrePolynomialDerivative.setup_context(ctx, (input, n, 0), output)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None]:
+        return LegendrePolynomialDerivative.backward(ctx, grad_output)[:2]
+
+    @staticmethod
+    def jvp(ctx: Any, input_tangent: torch.Tensor, *_: Any) -> torch.Tensor:
+        return LegendrePolynomialDerivative.jvp(ctx, input_tangent)
+
+
+def legendre_p(input: torch.Tensor, n: int) -> torch.Tensor:
+    """P_n(input): the Legendre polynomial of degree ``n``, differentiable to any order.
+
+    Argument order as ``torch.special.legendre_polynomial_p`` (which has no gradient). Output
+    dtype, device and shape equal the input's; outside [-1, 1] it is still the polynomial.
+    """
+    _check_input(input)
+    return LegendrePolynomial.apply(input, _check_order(n, "n"))
+
+
+def legendre_p_derivative(input: torch.Tensor, n: int, k: int = 1) -> torch.Tensor:
+    """The k-th derivative of P_n at ``input``, itself differentiable to any order."""
+    _check_input(input)
+    return LegendrePolynomialDerivative.apply(input, _check_order(n, "n"), _check_order(k, "k"))
