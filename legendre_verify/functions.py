@@ -9,6 +9,7 @@ these Functions), so double backward and every higher order give true derivative
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -67,50 +68,63 @@ class LegendrePolynomial3(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> torch.Tensor:
         (input,) = ctx.saved_tensors
-        return grad_output * 1.5 * (5 * input**2 - 1)
+        return _chain(grad_output, input, lambda x: 1.5 * (5 * x**2 - 1))
 
     @staticmethod
     def jvp(ctx: Any, input_tangent: torch.Tensor) -> torch.Tensor:
         (input,) = ctx.saved_tensors
-        return input_tangent * 1.5 * (5 * input**2 - 1)
+        return _chain(input_tangent, input, lambda x: 1.5 * (5 * x**2 - 1))
+
+
+def _chain(
+    vector: torch.Tensor, input: torch.Tensor, derivative: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """``vector * derivative(input)`` in the compute dtype, rounded once to ``input``'s dtype.
+
+    Built from differentiable operations, so the result has a graph for the next order.
+    """
+    dtype = kernels.compute_dtype(input.dtype)
+    return (vector.to(dtype) * derivative(input.to(dtype))).to(input.dtype)
+
+
+def _save(ctx: Any, input: torch.Tensor, n: int, k: int) -> None:
+    ctx.n, ctx.k = int(n), int(k)
+    ctx.save_for_backward(input)
+    ctx.save_for_forward(input)
+
+
+def _derivative_times(ctx: Any, vector: torch.Tensor) -> torch.Tensor | None:
+    """``vector * P_n^{(k+1)}(input)``: the backward (vector = grad_output) and jvp (tangent)."""
+    (input,) = ctx.saved_tensors
+    if ctx.k >= ctx.n:  # derivative of a constant: zero, and so are all higher ones
+        return _chain(vector, input, torch.zeros_like)
+    return _chain(vector, input, lambda x: LegendrePolynomialDerivative.apply(x, ctx.n, ctx.k + 1))
 
 
 class LegendrePolynomialDerivative(torch.autograd.Function):
-    """d^k/dx^k P_n(x) for integers n, k >= 0; its own derivative is the (k+1)-th."""
+    """d^k/dx^k P_n(x) for integers n, k >= 0 (``apply(input, n, k)``); its own derivative is
+    the (k+1)-th, so it is differentiable to any order."""
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(input: torch.Tensor, n: int, k: int) -> torch.Tensor:
         _check_input(input)
-        n = _check_order(n, "n")
-        k = _check_order(k, "k")
-        return kernels.legendre_derivative(input, n, k)
+        return kernels.legendre_derivative(input, _check_order(n, "n"), _check_order(k, "k"))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        input, n, k = inputs
-        ctx.n, ctx.k = int(n), int(k)
-        ctx.save_for_backward(input)
-        ctx.save_for_forward(input)
+        _save(ctx, *inputs)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
-        (input,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None
-        return grad_output * _next_derivative(input, ctx.n, ctx.k), None, None
+        return _derivative_times(ctx, grad_output), None, None
 
     @staticmethod
     def jvp(ctx: Any, input_tangent: torch.Tensor, *_: Any) -> torch.Tensor:
-        (input,) = ctx.saved_tensors
-        return input_tangent * _next_derivative(input, ctx.n, ctx.k)
-
-
-def _next_derivative(input: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    if k >= n:  # derivative of a constant: zero, and so are all higher ones
-        return torch.zeros_like(input)
-    return LegendrePolynomialDerivative.apply(input, n, k + 1)
+        return _derivative_times(ctx, input_tangent)
 
 
 class LegendrePolynomial(torch.autograd.Function):
@@ -120,20 +134,23 @@ class LegendrePolynomial(torch.autograd.Function):
 
     @staticmethod
     def forward(input: torch.Tensor, n: int) -> torch.Tensor:
-        return LegendrePolynomialDerivative.forward(input, n, 0)
+        _check_input(input)
+        return kernels.legendre_derivative(input, _check_order(n, "n"), 0)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         input, n = inputs
-        LegendrePolynomialDerivative.setup_context(ctx, (input, n, 0), output)
+        _save(ctx, input, n, 0)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None]:
-        return LegendrePolynomialDerivative.backward(ctx, grad_output)[:2]
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        return _derivative_times(ctx, grad_output), None
 
     @staticmethod
     def jvp(ctx: Any, input_tangent: torch.Tensor, *_: Any) -> torch.Tensor:
-        return LegendrePolynomialDerivative.jvp(ctx, input_tangent)
+        return _derivative_times(ctx, input_tangent)
 
 
 def legendre_p(input: torch.Tensor, n: int) -> torch.Tensor:

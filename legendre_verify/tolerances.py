@@ -14,10 +14,11 @@ import torch
 from legendre_verify.kernels import value_at_one
 
 __all__ = [
-    "LEGENDRE_ERROR_FACTOR",
     "HALF_ULPS",
+    "LEGENDRE_ERROR_FACTOR",
     "eps",
     "legendre_abs_tolerance",
+    "legendre_allowed_error",
     "legendre_bound_at_one",
     "ulp",
 ]
@@ -61,3 +62,21 @@ def legendre_abs_tolerance(n: int, k: int, dtype: torch.dtype, scale: float | No
     if scale is None:
         scale = legendre_bound_at_one(n, k)
     return LEGENDRE_ERROR_FACTOR * (n + 1) * eps(dtype) * scale
+
+
+def legendre_allowed_error(
+    true_value: float, n: int, k: int, dtype: torch.dtype, scale: float | None = None
+) -> float:
+    """Error allowed for one value of P_n^{(k)} computed in ``dtype``.
+
+    float32/float64: :func:`legendre_abs_tolerance`. float16/bfloat16 (computed in float32 and
+    rounded once): values of P_n on [-1, 1] within ``HALF_ULPS`` ulps of the truth; derivatives,
+    and anything outside [-1, 1] (``scale`` given), within half an ulp for the final rounding
+    plus the float32 arithmetic's bound, since near a root the float32 error (absolute,
+    ~ n eps32 scale) exceeds an ulp of a tiny value.
+    """
+    if dtype not in (torch.float16, torch.bfloat16):
+        return legendre_abs_tolerance(n, k, dtype, scale)
+    if k == 0 and scale is None:
+        return HALF_ULPS * ulp(true_value, dtype)
+    return 0.5 * ulp(true_value, dtype) + legendre_abs_tolerance(n, k, torch.float32, scale)

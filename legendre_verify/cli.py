@@ -1,0 +1,71 @@
+"""The ``legendre-verify`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["main"]
+
+DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def _train(args: argparse.Namespace) -> int:
+    from legendre_verify.training import fit
+
+    result = fit(
+        steps=args.steps,
+        lr=args.lr,
+        dtype=DTYPES[args.dtype],
+        device=args.device,
+        log=lambda t, loss: print(t, loss, flush=True),
+    )
+    print(result.result_line())
+    if args.plot:
+        from legendre_verify.plotting import plot_fit
+
+        print(f"plot saved to {plot_fit(result, args.plot)}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="legendre-verify",
+        description="Differentiable Legendre polynomials and verification of autograd Functions.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    train = commands.add_parser(
+        "train", help="fit y = a + b*P3(c + d*x) to sin(x), as in the PyTorch tutorial"
+    )
+    train.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    train.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    train.add_argument("--steps", type=int, default=2000, help="SGD steps (default: 2000)")
+    train.add_argument("--lr", type=float, default=5e-6, help="learning rate (default: 5e-6)")
+    train.add_argument("--plot", metavar="FILE.png", help="save data, fit and loss history")
+    train.set_defaults(run=_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args)
+    except (TypeError, ValueError, ImportError) as error:
+        print(f"legendre-verify {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Hypothesis strategies for testing autograd Functions: tensors, dtypes, devices, layouts.
+
+Built on ``hypothesis.extra.numpy``: values are drawn as numpy arrays (so they shrink like
+numpy arrays do, towards small shapes and simple values) and then placed on the requested dtype,
+device and memory layout. Edge values (the domain's ends, 0, a few ulps inside the ends) are
+drawn often on purpose, because that is where hand-written derivatives go wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "LAYOUTS",
+    "available_devices",
+    "devices",
+    "dtypes",
+    "edge_values",
+    "grad_outputs",
+    "layouts",
+    "shapes",
+    "tensors",
+    "with_layout",
+]
+
+#: every real floating dtype, lowest precision first
+FLOAT_DTYPES: tuple[torch.dtype, ...] = (
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+)
+
+#: memory layouts a tensor can be given: ``contiguous``; ``transposed`` (dims reversed, >= 2-D);
+#: ``strided`` (every other element of a larger buffer); ``expanded`` (a stride-0 dimension)
+LAYOUTS: tuple[str, ...] = ("contiguous", "transposed", "strided", "expanded")
+
+
+def available_devices() -> list[torch.device]:
+    """``cpu``, plus ``cuda`` when a CUDA device is usable here."""
+    found = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        found.append(torch.device("cuda"))
+    return found
+
+
+def _check_dtype(dtype: torch.dtype, name: str = "dtype") -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a real floating torch.dtype, got {name}={dtype!r}")
+    return dtype
+
+
+def _check_domain(domain: Sequence[float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in domain)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"domain must be a pair of numbers (lo, hi), got domain={domain!r}"
+        ) from error
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"domain must be finite, got domain={domain!r}")
+    if lo > hi:
+        raise ValueError(f"domain must have lo <= hi, got domain={domain!r}")
+    return lo, hi
+
+
+def _inward(lo: float, hi: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The domain's ends rounded into ``dtype`` without leaving the domain."""
+    ends = torch.tensor([lo, hi], dtype=torch.float64).to(dtype)
+    lo_d, hi_d = ends.tolist()
+    if lo_d < lo:
+        lo_d = torch.nextafter(ends[0], ends[1]).item()
+    if hi_d > hi:
+        hi_d = torch.nextafter(ends[1], ends[0]).item()
+    return lo_d, hi_d
+
+
+def edge_values(domain: Sequence[float], dtype: torch.dtype, ulps: int = 3) -> list[float]:
+    """The domain's ends, 0 when inside, and ``ulps`` values of ``dtype`` inside each end."""
+    lo, hi = _inward(*_check_domain(domain), _check_dtype(dtype))
+    values = {lo, hi}
+    if lo <= 0.0 <= hi:
+        values.add(0.0)
+    for start, toward in ((lo, hi), (hi, lo)):
+        current = torch.tensor(start, dtype=dtype)
+        target = torch.tensor(toward, dtype=dtype)
+        for _ in range(ulps):
+            current = torch.nextafter(current, target)
+            values.add(current.item())
+    return sorted(values)
+
+
+def dtypes(allowed: Sequence[torch.dtype] = FLOAT_DTYPES) -> st.SearchStrategy[torch.dtype]:
+    """Floating dtypes, shrinking towards float64 (the dtype with the clearest failures)."""
+    allowed = [_check_dtype(d, "allowed") for d in allowed]
+    if not allowed:
+        raise ValueError("allowed must name at least one dtype, got allowed=[]")
+    return st.sampled_from(sorted(allowed, key=lambda d: -torch.finfo(d).bits))
+
+
+def devices(allowed: Sequence[str | torch.device] | None = None) -> st.SearchStrategy[torch.device]:
+    """Devices to run on: by default every available device (``cpu`` first)."""
+    if allowed is None:
+        return st.sampled_from(available_devices())
+    resolved = [torch.device(d) for d in allowed]
+    missing = [str(d) for d in resolved if d.type == "cuda" and not torch.cuda.is_available()]
+    if missing:
+        raise ValueError(f"devices {missing} were asked for, but CUDA is not available here")
+    if not resolved:
+        raise ValueError("allowed must name at least one device, got allowed=[]")
+    return st.sampled_from(resolved)
+
+
+def layouts(allowed: Sequence[str] = LAYOUTS) -> st.SearchStrategy[str]:
+    """Memory layouts (see :data:`LAYOUTS`), shrinking towards ``contiguous``."""
+    unknown = [a for a in allowed if a not in LAYOUTS]
+    if unknown or not allowed:
+        raise ValueError(f"allowed layouts must be among {LAYOUTS}, got {list(allowed)!r}")
+    return st.sampled_from([a for a in LAYOUTS if a in allowed])
+
+
+def shapes(
+    *, min_dims: int = 0, max_dims: int = 3, min_side: int = 0, max_side: int = 5
+) -> st.SearchStrategy[tuple[int, ...]]:
+    """Shapes up to ``max_dims``-D, with empty (unless ``min_side`` > 0) and size-1 dims."""
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
+
+
+def with_layout(values: torch.Tensor, layout: str) -> torch.Tensor:
+    """A tensor equal to ``values`` stored in ``layout`` (``expanded`` needs a size-1 dimension
+    to broadcast; where there is none, or too few dims to transpose, it stays as it is)."""
+    if layout == "contiguous":
+        return values.contiguous()
+    if layout == "transposed":
+        return values.mT.contiguous().mT if values.dim() >= 2 else values
+    if layout == "strided":
+        if values.dim() == 0:
+            return values
+        buffer = torch.empty(
+            (*values.shape[:-1], 2 * values.shape[-1]), dtype=values.dtype, device=values.device
+        )
+        view = buffer[..., ::2]
+        view.copy_(values)
+        return view
+    if layout == "expanded":
+        return values  # expanded tensors are built by tensors(), which chooses the shape
+    raise ValueError(f"layout must be one of {LAYOUTS}, got layout={layout!r}")
+
+
+@st.composite
+def tensors(
+    draw: st.DrawFn,
+    *,
+    dtype: torch.dtype | st.SearchStrategy[torch.dtype] = torch.float64,
+    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]] | None = None,
+    device: str | torch.device | st.SearchStrategy[torch.device] = "cpu",
+    layout: str | st.SearchStrategy[str] = "contiguous",
+    domain: Sequence[float] = (-1.0, 1.0),
+    edges: bool = True,
+) -> torch.Tensor:
+    """Tensors with values in the closed ``domain``, edge values included when ``edges``.
+
+    Every argument takes a value or a strategy. Values are exactly representable in ``dtype``
+    and never leave the domain. ``layout="expanded"`` yields a tensor with a stride-0 dimension.
+    """
+    lo, hi = _check_domain(domain)
+    dtype = _check_dtype(draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype)
+    device = torch.device(draw(device) if isinstance(device, st.SearchStrategy) else device)
+    layout = draw(layout) if isinstance(layout, st.SearchStrategy) else layout
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got layout={layout!r}")
+    if shape is None:
+        shape = shapes()
+    shape = tuple(draw(shape) if isinstance(shape, st.SearchStrategy) else shape)
+
+    lo_d, hi_d = _inward(lo, hi, dtype)
+    expand_dim = None
+    if layout == "expanded" and shape:
+        expand_dim = draw(st.integers(0, len(shape) - 1))
+    base_shape = tuple(1 if i == expand_dim else s for i, s in enumerate(shape))
+    width = {torch.float16: 16, torch.float32: 32}.get(dtype, 64)
+    elements = st.floats(lo_d, hi_d, width=width, allow_subnormal=width == 64)
+    if edges:
+        elements = st.one_of(elements, st.sampled_from(edge_values((lo_d, hi_d), dtype)))
+    array = draw(hnp.arrays(np.float64, base_shape, elements=elements))
+    values = torch.from_numpy(array).to(dtype).clamp_(lo_d, hi_d).to(device)
+    if expand_dim is not None:
+        return values.expand(shape)
+    return with_layout(values, layout)
+
+
+def grad_outputs(
+    like: torch.Tensor, *, layout: str | st.SearchStrategy[str] = "contiguous"
+) -> st.SearchStrategy[torch.Tensor]:
+    """Cotangents for ``like``: same shape, dtype and device, values in [-2, 2] (zero included)."""
+    return tensors(
+        dtype=like.dtype,
+        shape=tuple(like.shape),
+        device=like.device,
+        layout=layout,
+        domain=(-2.0, 2.0),
+    )

@@ -1,0 +1,39 @@
+"""Hypothesis profiles and device parametrisation shared by the tests.
+
+Profiles: ``ci`` (derandomized, modest example counts: CI and ``nox -s tests`` under CI=true),
+``dev`` (the default locally) and ``thorough`` (many examples, for a long local run).
+Choose with ``HYPOTHESIS_PROFILE=thorough nox -s tests``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.register_profile("ci", max_examples=25, derandomize=True, print_blob=True, **_COMMON)
+settings.register_profile("dev", max_examples=50, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+CUDA_REASON = "CUDA is not available here (torch.cuda.is_available() is False): CUDA case skipped"
+
+#: every device parametrisation: the CUDA one skips with a reason where there is no GPU
+DEVICES = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param(
+        "cuda",
+        id="cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason=CUDA_REASON),
+    ),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    return request.param
