@@ -36,6 +36,24 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accuracy(args: argparse.Namespace) -> int:
+    from legendre_verify import accuracy
+
+    rows = accuracy.measure(
+        degrees=range(args.max_degree + 1) if args.all_degrees else accuracy.DEFAULT_DEGREES,
+        orders=range(args.max_order + 1),
+        points=accuracy.sample_points(args.points),
+        progress=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    print(accuracy.format_table(rows))
+    worst = accuracy.worst(rows)
+    print(
+        f"\nworst: n={worst.n} k={worst.k} {worst.dtype} at x={worst.worst_x!r}: "
+        f"{worst.worst_ratio:.2f} of the allowed error ({'pass' if worst.passed else 'FAIL'})"
+    )
+    return 0 if worst.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="legendre-verify",
@@ -51,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=5e-6, help="learning rate (default: 5e-6)")
     train.add_argument("--plot", metavar="FILE.png", help="save data, fit and loss history")
     train.set_defaults(run=_train)
+    acc = commands.add_parser(
+        "accuracy", help="measure P_n and its derivatives against the exact symbolic truth"
+    )
+    acc.add_argument("--points", type=int, default=10_000, help="sample size (default: 10000)")
+    acc.add_argument("--max-order", type=int, default=2, help="highest derivative (default: 2)")
+    acc.add_argument("--all-degrees", action="store_true", help="every n up to --max-degree")
+    acc.add_argument("--max-degree", type=int, default=100)
+    acc.set_defaults(run=_accuracy)
     return parser
 
 
