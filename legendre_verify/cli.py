@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -54,11 +57,176 @@ def _accuracy(args: argparse.Namespace) -> int:
     return 0 if worst.passed else 1
 
 
+def _row_printer(width: int = 22) -> Callable[[Any], None]:
+    """Print each check's row the moment it finishes: the table is the progress display."""
+    print(f"{'check':<{width}}  {'status':<7}  {'examples':>8}  {'seconds':>7}", flush=True)
+
+    def show(result: Any) -> None:
+        note = f"  ({result.message})" if result.status == "skipped" else ""
+        print(
+            f"{result.name:<{width}}  {result.status:<7}  {result.examples:>8}  {result.seconds:>7.2f}{note}",
+            flush=True,
+        )
+
+    return show
+
+
+def _resolve_target(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(
+            f"target must be MODULE:ATTR (e.g. legendre_verify:LegendrePolynomial3), got {spec!r}"
+        )
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    if isinstance(target, type) and issubclass(target, torch.autograd.Function):
+        return target.apply
+    if not callable(target):
+        raise TypeError(f"{spec} is not callable")
+    return target
+
+
+def _symbolic_from_text(text: str, n: int | None) -> tuple[Callable[..., Any], int]:
+    import sympy
+
+    namespace = {"n": sympy.Integer(n)} if n is not None else {}
+    expr = sympy.sympify(text, locals=namespace)
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    if not symbols:
+        raise ValueError(f"--symbolic {text!r} has no variable (use x, or x and y, ...)")
+
+    def symbolic(*args: Any) -> Any:
+        return expr.subs(dict(zip(symbols, args, strict=True)), simultaneous=True)
+
+    return symbolic, len(symbols)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from legendre_verify.driver import VerificationError, verify
+
+    fn = _resolve_target(args.target)
+    if args.n is not None:
+        base, degree = fn, args.n
+        fn = lambda *xs: base(*xs, degree)  # noqa: E731
+        fn.__qualname__ = f"{args.target}(..., {degree})"
+    if args.symbolic is None:
+        raise ValueError("--symbolic EXPR is required (e.g. --symbolic 'legendre(n, x)' --n 5)")
+    symbolic, arity = _symbolic_from_text(args.symbolic, args.n)
+    try:
+        report = verify(
+            fn,
+            symbolic=symbolic,
+            arity=arity,
+            domain=tuple(args.domain),
+            name=args.target,
+            max_examples=args.max_examples,
+            thorough=args.thorough,
+            inductor=args.inductor,
+            skip=args.skip,
+            progress=_row_printer(),
+        )
+    except VerificationError as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 1
+    print(
+        f"{report.subject}: PASSED {sum(r.status == 'passed' for r in report.results)} checks "
+        f"in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _legendre_of(x: torch.Tensor, n: int) -> torch.Tensor:
+    from legendre_verify import legendre_p
+
+    return legendre_p(x, n)
+
+
+def _default(args: argparse.Namespace) -> int:
+    """Verify the project's own P_0..P_10 and P3 and print one row per Function."""
+    import sympy
+
+    from legendre_verify import LegendrePolynomial3
+    from legendre_verify.driver import verify
+
+    subjects = [("LegendrePolynomial3", LegendrePolynomial3.apply, 3)]
+    subjects += [
+        (f"legendre_p(x, {n})", functools.partial(_legendre_of, n=n), n) for n in range(11)
+    ]
+    width = max(len(name) for name, _, _ in subjects)
+    print(
+        f"{'Function':<{width}}  {'passed':>6}  {'failed':>6}  {'skipped':>7}  {'examples':>8}  {'seconds':>7}",
+        flush=True,
+    )
+    failed_any = False
+    for name, fn, n in subjects:
+        report = verify(
+            fn,
+            symbolic=lambda x, n=n: sympy.legendre(n, x),
+            name=name,
+            raise_on_failure=False,
+            max_examples=args.max_examples,
+        )
+        counts = {
+            s: sum(r.status == s for r in report.results) for s in ("passed", "failed", "skipped")
+        }
+        print(
+            f"{name:<{width}}  {counts['passed']:>6}  {counts['failed']:>6}  {counts['skipped']:>7}  "
+            f"{sum(r.examples for r in report.results):>8}  {report.seconds:>7.2f}",
+            flush=True,
+        )
+        for failure in report.failures:
+            failed_any = True
+            print(f"  FAILED {failure.name}: {failure.message}", flush=True)
+    skipped = sorted({f"{r.name} ({r.message})" for r in report.results if r.status == "skipped"})
+    if skipped:
+        print(f"skipped on this machine: {', '.join(skipped)}")
+    print("all verified" if not failed_any else "FAILURES above")
+    return 1 if failed_any else 0
+
+
+def _mutants(args: argparse.Namespace) -> int:
+    from legendre_verify.mutants import MUTANTS, plain_gradcheck_kills
+    from legendre_verify.driver import verify
+
+    width = max(len(m.name) for m in MUTANTS)
+    print(
+        f"{'mutant':<{width}}  {'verify()':<28}  {'gradcheck+gradgradcheck':<23}  bug class",
+        flush=True,
+    )
+    killed = plain = 0
+    for mutant in MUTANTS:
+        report = verify(
+            mutant.fn,
+            symbolic=mutant.symbolic,
+            name=mutant.name,
+            raise_on_failure=False,
+            fail_fast=True,
+            max_examples=args.max_examples,
+        )
+        by = report.failures[0].name if report.failures else None
+        baseline = plain_gradcheck_kills(mutant)
+        killed += by is not None
+        plain += baseline
+        print(
+            f"{mutant.name:<{width}}  {'killed by ' + by if by else 'SURVIVED':<28}  "
+            f"{'killed' if baseline else 'missed':<23}  {mutant.bug}",
+            flush=True,
+        )
+    total = len(MUTANTS)
+    print(
+        f"\nkill rate: verify() {killed}/{total} ({100 * killed / total:.0f}%), "
+        f"plain gradcheck + gradgradcheck {plain}/{total} ({100 * plain / total:.0f}%)"
+    )
+    return 0 if killed == total else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="legendre-verify",
         description="Differentiable Legendre polynomials and verification of autograd Functions.",
     )
+    parser.add_argument("--max-examples", type=int, default=None, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     train = commands.add_parser(
         "train", help="fit y = a + b*P3(c + d*x) to sin(x), as in the PyTorch tutorial"
@@ -77,6 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--all-degrees", action="store_true", help="every n up to --max-degree")
     acc.add_argument("--max-degree", type=int, default=100)
     acc.set_defaults(run=_accuracy)
+    check = commands.add_parser(
+        "check", help="verify any autograd Function against a sympy expression"
+    )
+    check.add_argument("target", metavar="MODULE:ATTR", help="a Function class or a callable")
+    check.add_argument(
+        "--symbolic", metavar="EXPR", help="sympy expression of the truth, e.g. 'exp(x)'"
+    )
+    check.add_argument("--domain", nargs=2, type=float, default=(-1.0, 1.0), metavar=("LO", "HI"))
+    check.add_argument("--n", type=int, help="pass N as the last argument (and as n in EXPR)")
+    check.add_argument("--max-examples", type=int, default=None, help="examples per check")
+    check.add_argument("--thorough", action="store_true", help="10x the examples, random")
+    check.add_argument("--inductor", action="store_true", help="add the inductor compile check")
+    check.add_argument("--skip", nargs="*", default=(), metavar="CHECK", help="checks to leave out")
+    check.set_defaults(run=_check)
+    mutants = commands.add_parser("mutants", help="kill rate of verify() vs plain gradcheck")
+    mutants.add_argument("--max-examples", type=int, default=None, help="examples per check")
+    mutants.set_defaults(run=_mutants)
     return parser
 
 
@@ -84,8 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        args.command, args.run = "verify", _default
     try:
         return args.run(args)
     except (TypeError, ValueError, ImportError) as error:

@@ -7,6 +7,11 @@ holding the exact values the tensors held), as a float64 array rounded from high
 - :class:`SymbolicOracle`: a sympy expression; derivatives by ``sympy.diff``. Univariate
   polynomials (P_n and its derivatives) are evaluated exactly in rational arithmetic and rounded
   once; anything else in mpmath at 53 + 200 bits.
+- :class:`ReferenceOracle`: a function of differentiable torch operations, run in float64 on
+  the CPU; its derivatives come from autograd (nested for higher orders). This also serves
+  deliberately non-mathematical gradients such as straight-through estimators.
+
+Both treat the function as elementwise over broadcast inputs, as the checks do.
 """
 
 from __future__ import annotations
@@ -19,14 +24,56 @@ import mpmath
 import numpy as np
 import sympy
 
-__all__ = ["SymbolicOracle", "legendre_oracle"]
+__all__ = ["Oracle", "ReferenceOracle", "SymbolicOracle", "legendre_oracle"]
 
 #: bits carried beyond float64's 53 for non-polynomial expressions
 _GUARD_BITS = 200
 
 
-class SymbolicOracle:
+class Oracle:
+    """The interface the checks use: ``derivative(orders, points)`` and ``scale(orders, ...)``."""
+
+    arity: int
+    name: str = "oracle"
+
+    def derivative(self, orders: Sequence[int], points: Sequence[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def value(self, points: Sequence[np.ndarray]) -> np.ndarray:
+        """The function's value at ``points``."""
+        return self.derivative((0,) * self.arity, points)
+
+    def scale(self, orders: Sequence[int], domain: tuple[float, float]) -> float:
+        """How large the derivative ``orders`` and its sensitivity get over the domain:
+        max over a grid (ends, 0 and points between) of |D f| + sum_j |x_j| |d_j D f|.
+
+        Rounding errors of a stable evaluation are at most a few eps times this (the result's
+        own rounding plus the condition number), so it is the yardstick of every tolerance.
+        """
+        key = (tuple(orders), domain)
+        cache = self.__dict__.setdefault("_scales", {})
+        if key not in cache:
+            points = _grid(domain, self.arity)
+            total = np.abs(self.derivative(orders, points))
+            for j in range(self.arity):
+                bumped = [o + (i == j) for i, o in enumerate(orders)]
+                total = total + np.abs(points[j]) * np.abs(self.derivative(bumped, points))
+            finite = total[np.isfinite(total)]
+            cache[key] = float(finite.max()) if finite.size else math.inf
+        return cache[key]
+
+
+def _grid(domain: tuple[float, float], arity: int) -> list[np.ndarray]:
+    lo, hi = domain
+    per_axis = {1: 257, 2: 33}.get(arity, 9)
+    axis = np.unique(np.concatenate([np.linspace(lo, hi, per_axis), [0.0] if lo < 0 < hi else []]))
+    return [a.ravel() for a in np.meshgrid(*([axis] * arity), indexing="ij")]
+
+
+class SymbolicOracle(Oracle):
     """Truth from ``fn(*symbols) -> sympy expression`` for a function of ``arity`` tensors."""
+
+    name = "symbolic"
 
     def __init__(
         self, fn: Callable[..., Any], arity: int, *, exact_polynomials: bool = True
@@ -112,6 +159,36 @@ def _mpmath_evaluator(fn: Callable[..., Any]) -> Callable[[Sequence[np.ndarray]]
         return out
 
     return evaluate
+
+
+class ReferenceOracle(Oracle):
+    """Truth from ``reference(*tensors)``, plain differentiable torch, run in float64 on CPU."""
+
+    name = "reference"
+
+    def __init__(self, reference: Callable[..., Any], arity: int) -> None:
+        self.reference = reference
+        self.arity = arity
+
+    def derivative(self, orders: Sequence[int], points: Sequence[np.ndarray]) -> np.ndarray:
+        import torch
+
+        arrays = np.broadcast_arrays(*(np.asarray(p, dtype=np.float64) for p in points))
+        with torch.enable_grad():
+            inputs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+            out = self.reference(*inputs)
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(f"reference must return a tensor, got {type(out).__name__}")
+            out = out.expand(arrays[0].shape) if out.shape != arrays[0].shape else out
+            for i, order in enumerate(orders):
+                for _ in range(order):
+                    if not out.requires_grad:
+                        return np.zeros(arrays[0].shape)
+                    (grad,) = torch.autograd.grad(
+                        out.sum(), inputs[i], create_graph=True, allow_unused=True
+                    )
+                    out = torch.zeros_like(inputs[i]) if grad is None else grad
+        return out.detach().numpy().astype(np.float64)
 
 
 def legendre_oracle(n: int) -> SymbolicOracle:

@@ -16,6 +16,8 @@ import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from legendre_verify.samples import Sample
+
 __all__ = [
     "FLOAT_DTYPES",
     "LAYOUTS",
@@ -25,6 +27,7 @@ __all__ = [
     "edge_values",
     "grad_outputs",
     "layouts",
+    "samples",
     "shapes",
     "tensors",
     "with_layout",
@@ -209,3 +212,47 @@ def grad_outputs(
         layout=layout,
         domain=(-2.0, 2.0),
     )
+
+
+@st.composite
+def samples(
+    draw: st.DrawFn,
+    *,
+    arity: int = 1,
+    dtype: torch.dtype | st.SearchStrategy[torch.dtype] = torch.float64,
+    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]] | None = None,
+    device: str | torch.device | st.SearchStrategy[torch.device] = "cpu",
+    layout: str | st.SearchStrategy[str] = "contiguous",
+    grad_layout: str | st.SearchStrategy[str] | None = None,
+    domain: Sequence[float] = (-1.0, 1.0),
+    edges: bool = True,
+    requires_grad: tuple[bool, ...] | st.SearchStrategy[tuple[bool, ...]] | None = None,
+) -> Sample:
+    """A :class:`~legendre_verify.samples.Sample` for a Function of ``arity`` tensors: inputs of
+    one shape, dtype and device (each with its own layout draw), a cotangent (``grad_layout``,
+    default ``layout``) and double-backward vectors, values in [-2, 2]."""
+    if isinstance(arity, bool) or not isinstance(arity, int) or arity < 1:
+        raise ValueError(f"arity must be an int >= 1, got arity={arity!r}")
+    dtype = draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype
+    device = draw(device) if isinstance(device, st.SearchStrategy) else device
+    shape = draw(shapes() if shape is None else shape) if not isinstance(shape, tuple) else shape
+    common = dict(dtype=dtype, shape=shape, device=device)
+    inputs = tuple(
+        draw(tensors(**common, layout=layout, domain=domain, edges=edges), label=f"input {i}")
+        for i in range(arity)
+    )
+    grad_output = draw(
+        tensors(
+            **common, layout=layout if grad_layout is None else grad_layout, domain=(-2.0, 2.0)
+        ),
+        label="grad_output",
+    )
+    second = tuple(
+        draw(tensors(**common, domain=(-2.0, 2.0)), label=f"double-backward vector {i}")
+        for i in range(arity)
+    )
+    if requires_grad is None:
+        requires_grad = (True,) * arity
+    elif isinstance(requires_grad, st.SearchStrategy):
+        requires_grad = draw(requires_grad)
+    return Sample(inputs, grad_output, second, tuple(requires_grad))

@@ -11,16 +11,18 @@ import math
 
 import torch
 
-from legendre_verify.kernels import value_at_one
+from legendre_verify.kernels import compute_dtype, value_at_one
 
 __all__ = [
     "HALF_ULPS",
     "LEGENDRE_ERROR_FACTOR",
+    "VERIFY_FACTOR",
     "eps",
     "legendre_abs_tolerance",
     "legendre_allowed_error",
     "legendre_bound_at_one",
     "ulp",
+    "verify_tolerance",
 ]
 
 #: Forward error of an n-step three-term recurrence is at most ~ (n+1) roundings of the
@@ -28,8 +30,8 @@ __all__ = [
 #: step (multiply-add and the rounded coefficient) twice over.
 LEGENDRE_ERROR_FACTOR = 4
 
-#: float16/bfloat16 results are computed in float32 and rounded once: half an ulp from the
-#: final rounding, the rest for the float32 arithmetic before it.
+#: float16/bfloat16 values of P_n on [-1, 1]: at most 2 ulps (the final rounding is half an
+#: ulp; the wider arithmetic before it must stay within the rest).
 HALF_ULPS = 2
 
 
@@ -69,14 +71,30 @@ def legendre_allowed_error(
 ) -> float:
     """Error allowed for one value of P_n^{(k)} computed in ``dtype``.
 
-    float32/float64: :func:`legendre_abs_tolerance`. float16/bfloat16 (computed in float32 and
-    rounded once): values of P_n on [-1, 1] within ``HALF_ULPS`` ulps of the truth; derivatives,
-    and anything outside [-1, 1] (``scale`` given), within half an ulp for the final rounding
-    plus the float32 arithmetic's bound, since near a root the float32 error (absolute,
-    ~ n eps32 scale) exceeds an ulp of a tiny value.
+    float32/float64: :func:`legendre_abs_tolerance`. float16/bfloat16 (computed in a wider
+    dtype and rounded once): values of P_n on [-1, 1] within ``HALF_ULPS`` ulps of the truth;
+    derivatives, and anything outside [-1, 1] (``scale`` given), within half an ulp for the
+    final rounding plus the wider arithmetic's own bound, since next to a root that absolute
+    error (~ n eps scale) can exceed an ulp of a tiny value.
     """
-    if dtype not in (torch.float16, torch.bfloat16):
+    wider = compute_dtype(dtype)
+    if wider == dtype:
         return legendre_abs_tolerance(n, k, dtype, scale)
     if k == 0 and scale is None:
         return HALF_ULPS * ulp(true_value, dtype)
-    return 0.5 * ulp(true_value, dtype) + legendre_abs_tolerance(n, k, torch.float32, scale)
+    return 0.5 * ulp(true_value, dtype) + legendre_abs_tolerance(n, k, wider, scale)
+
+
+#: verify(): allowed error = VERIFY_FACTOR * eps(dtype) * scale, where scale is the oracle's
+#: max over the domain of |D f| + sum_j |x_j d_j D f| for the quantity D f being checked. A
+#: stable evaluation errs by the result's rounding (eps |D f|) plus input-relative
+#: perturbations amplified by the condition number (eps sum |x_j d_j D f|), once per rounding
+#: step it takes: 16 leaves room for ~16 such steps (P_n's recurrence, measured above, needs
+#: 4(n+1) eps max|P_n| <= 16 eps (1 + n(n+1)/2) for every n >= 0). A derivative off by 1e-4, or
+#: a forward off by a constant, exceeds it by orders of magnitude in float64.
+VERIFY_FACTOR = 16
+
+
+def verify_tolerance(dtype: torch.dtype, scale: float) -> float:
+    """Absolute error verify() allows in ``dtype`` for a quantity of the given ``scale``."""
+    return VERIFY_FACTOR * eps(dtype) * scale

@@ -1,0 +1,233 @@
+"""verify(): passes correct Functions, rejects every mutant with a shrunk counterexample,
+and refuses misuse at once."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sympy
+import torch
+from hypothesis import given
+
+from legendre_verify import LegendrePolynomial3, VerificationError, checks, legendre_p, verify
+from legendre_verify import strategies as lst
+from legendre_verify.cli import main
+from legendre_verify.mutants import MUTANTS, NaNAtEnds
+
+
+class Exp(torch.autograd.Function):
+    """A correct user Function: exp, with forward-mode AD and vmap."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return torch.exp(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return t * y
+
+
+class Mul(torch.autograd.Function):
+    """A correct two-input Function without jvp or vmap support."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return g * y if ctx.needs_input_grad[0] else None, g * x if ctx.needs_input_grad[
+            1
+        ] else None
+
+
+class StraightThroughRound(torch.autograd.Function):
+    """round() with the identity as its gradient: not the mathematical derivative."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return torch.round(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs"),
+    [
+        (LegendrePolynomial3.apply, {"symbolic": lambda x: sympy.legendre(3, x)}),
+        (lambda x: legendre_p(x, 7), {"symbolic": lambda x: sympy.legendre(7, x)}),
+        (lambda x: legendre_p(x, 0), {"symbolic": lambda x: sympy.legendre(0, x)}),
+        (Exp.apply, {"symbolic": sympy.exp, "domain": (-3.0, 3.0)}),
+        (Exp.apply, {"reference": torch.exp, "domain": (-3.0, 3.0)}),
+        (Mul.apply, {"symbolic": lambda x, y: x * y, "reference": torch.mul}),
+        (
+            StraightThroughRound.apply,
+            {
+                "reference": lambda x: x + (torch.round(x) - x).detach(),
+                "domain": (-3.0, 3.0),
+                "skip": ["gradcheck", "gradgradcheck"],
+            },
+        ),
+    ],
+    ids=["P3", "P7", "P0", "exp-symbolic", "exp-reference", "mul-two-inputs", "straight-through"],
+)
+def test_correct_functions_pass(fn, kwargs):
+    report = verify(fn, **kwargs)
+    assert report.passed
+    ran = {r.name for r in report.results if r.status == "passed"}
+    assert {
+        "values",
+        "gradients",
+        "second_order",
+        "dtypes",
+        "layouts",
+        "edges",
+        "no_mutation",
+    } <= ran
+    assert all(r.examples >= 1 for r in report.results if r.status == "passed")
+    skipped = {r.name: r.message for r in report.results if r.status == "skipped"}
+    if not torch.cuda.is_available():
+        assert skipped["cuda"] == "CUDA is not available here"
+    for name in kwargs.get("skip", ()):
+        assert skipped[name] == "skipped by the caller"
+
+
+def test_capabilities_are_probed():
+    report = verify(Mul.apply, symbolic=lambda x, y: x * y)
+    skipped = {r.name: r.message for r in report.results if r.status == "skipped"}
+    assert "jvp" in skipped["forward_ad"] and "vmap" in skipped["vmap"]
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_every_mutant_is_rejected(mutant):
+    with pytest.raises(VerificationError) as info:
+        verify(mutant.fn, symbolic=mutant.symbolic, fail_fast=True)
+    assert isinstance(info.value, AssertionError)
+    assert not info.value.report.passed
+
+
+def test_failure_names_check_sample_and_how_to_reproduce():
+    with pytest.raises(VerificationError) as info:
+        verify(NaNAtEnds.apply, symbolic=lambda x: sympy.legendre(3, x), checks=["gradients"])
+    message = str(info.value)
+    assert "check 'gradients' failed" in message
+    assert "dtype=torch.float64, device=cpu, shape=()" in message  # shrunk to a 0-d tensor
+    assert "strides=()" in message and "expected 6.0, got nan" in message.replace("-6.0", "6.0")
+    # the snippet in the message reproduces the failure exactly
+    snippet = message.split("reproduce (with NaNAtEnds.apply in scope):\n")[1].split(
+        "\nor run only"
+    )[0]
+    scope = {"NaNAtEnds": NaNAtEnds}
+    exec("\n".join(line[2:] for line in snippet.splitlines()), scope)
+    (grad,) = scope["grads"]
+    assert math.isnan(grad.item()) and abs(scope["x0"].item()) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "shown"),
+    [
+        ({"fn": 3, "symbolic": sympy.exp}, TypeError, "fn must be callable"),
+        ({"symbolic": "exp(x)"}, TypeError, "symbolic must be callable"),
+        ({}, TypeError, "needs an oracle"),
+        ({"symbolic": lambda x, y: x * y}, TypeError, "does not take 2 tensor"),
+        ({"symbolic": sympy.exp, "domain": (1.0, -1.0)}, ValueError, "lo <= hi"),
+        ({"symbolic": sympy.exp, "domain": (0.5, 0.5)}, ValueError, "non-empty"),
+        ({"symbolic": sympy.exp, "domain": ("a", 1)}, TypeError, "pair of numbers"),
+        ({"symbolic": sympy.exp, "domain": (0, math.inf)}, ValueError, "finite"),
+        ({"symbolic": sympy.exp, "dtypes": ["float8"]}, ValueError, "'float8'"),
+        ({"symbolic": sympy.exp, "dtypes": [torch.int32]}, ValueError, "torch.int32"),
+        ({"symbolic": sympy.exp, "devices": ["tpu"]}, ValueError, "'tpu'"),
+        ({"symbolic": sympy.exp, "max_examples": 0}, ValueError, "max_examples=0"),
+        ({"symbolic": sympy.exp, "checks": ["valuez"]}, ValueError, "valuez"),
+        ({"symbolic": sympy.exp, "arity": 0}, ValueError, "arity=0"),
+    ],
+)
+def test_misuse_is_refused_at_once(kwargs, error, shown):
+    kwargs = {"fn": Exp.apply, **kwargs}
+    with pytest.raises(error) as info:
+        verify(kwargs.pop("fn"), **kwargs)
+    assert not isinstance(info.value, VerificationError)
+    assert shown in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the refusal where CUDA is absent")
+def test_cuda_device_refused_where_absent():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        verify(Exp.apply, symbolic=sympy.exp, devices=["cuda"])
+
+
+# The README's example of using the checks one by one from your own Hypothesis test:
+@given(lst.samples(dtype=lst.dtypes(), layout=lst.layouts()))
+def test_checks_one_by_one_from_a_users_given_test(sample):
+    checks.assert_passes("gradients", Exp.apply, sample, symbolic=sympy.exp)
+    checks.assert_passes(
+        "layouts", LegendrePolynomial3.apply, sample, symbolic=lambda x: sympy.legendre(3, x)
+    )
+
+
+def test_cli_check_passes_and_fails(capsys):
+    assert (
+        main(["check", "legendre_verify:LegendrePolynomial3", "--symbolic", "legendre(3, x)"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "gradients" in out and "PASSED" in out
+    assert (
+        main(
+            [
+                "check",
+                "legendre_verify:legendre_p",
+                "--n",
+                "4",
+                "--symbolic",
+                "legendre(n, x)",
+                "--domain",
+                "-2",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["check", "legendre_verify.mutants:ForwardOffset", "--symbolic", "legendre(3, x)"])
+        == 1
+    )
+    assert "check 'values' failed" in capsys.readouterr().err
+
+
+def test_cli_default_verifies_the_project(capsys):
+    assert main(["--max-examples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "LegendrePolynomial3" in out and "legendre_p(x, 10)" in out and "all verified" in out
+
+
+def test_cli_mutants_prints_both_kill_rates(capsys, monkeypatch):
+    import legendre_verify.mutants as zoo
+
+    monkeypatch.setattr(zoo, "MUTANTS", zoo.MUTANTS[:2])
+    assert main(["mutants"]) == 0
+    out = capsys.readouterr().out
+    assert "kill rate: verify() 2/2 (100%), plain gradcheck + gradgradcheck 0/2 (0%)" in out
