@@ -68,7 +68,8 @@ class Check:
 
     @property
     def doc(self) -> str:
-        return (self.run.__doc__ or "").strip().splitlines()[0]
+        """The docstring on one line: what the check asserts and which bugs it catches."""
+        return " ".join((self.run.__doc__ or "").split())
 
 
 CHECKS: dict[str, Check] = {}

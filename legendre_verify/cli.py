@@ -186,8 +186,8 @@ def _default(args: argparse.Namespace) -> int:
 
 
 def _mutants(args: argparse.Namespace) -> int:
-    from legendre_verify.mutants import MUTANTS, plain_gradcheck_kills
     from legendre_verify.driver import verify
+    from legendre_verify.mutants import MUTANTS, plain_gradcheck_kills
 
     width = max(len(m.name) for m in MUTANTS)
     print(

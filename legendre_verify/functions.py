@@ -57,7 +57,7 @@ class LegendrePolynomial3(torch.autograd.Function):
     def forward(input: torch.Tensor) -> torch.Tensor:
         _check_input(input)
         x = input.to(kernels.compute_dtype(input.dtype))
-        return (0.5 * (5 * x**3 - 3 * x)).to(input.dtype)
+        return kernels.round_to(0.5 * (5 * x**3 - 3 * x), input.dtype)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
@@ -84,7 +84,7 @@ def _chain(
     Built from differentiable operations, so the result has a graph for the next order.
     """
     dtype = kernels.compute_dtype(input.dtype)
-    return (vector.to(dtype) * derivative(input.to(dtype))).to(input.dtype)
+    return kernels.round_to(vector.to(dtype) * derivative(input.to(dtype)), input.dtype)
 
 
 def _save(ctx: Any, input: torch.Tensor, n: int, k: int) -> None:

@@ -29,7 +29,13 @@ import math
 
 import torch
 
-__all__ = ["compute_dtype", "legendre_derivative", "recurrence_coefficients", "value_at_one"]
+__all__ = [
+    "compute_dtype",
+    "legendre_derivative",
+    "recurrence_coefficients",
+    "round_to",
+    "value_at_one",
+]
 
 #: n^2 |x -+ 1| up to which the endpoint Taylor series replaces the recurrence. Term j+1 over
 #: term j is (n-k-j)(n+k+j+1) |t| / (2 (j+1)(k+j+1)) <= 1 / (2 (j+1)^2) there, so the terms
@@ -48,6 +54,26 @@ _UPCAST = {torch.float16: torch.float64, torch.bfloat16: torch.float32}
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype the arithmetic runs in for inputs of ``dtype`` (see ``_UPCAST``)."""
     return _UPCAST.get(dtype, dtype)
+
+
+def round_to(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``y`` rounded once to ``dtype`` (round to nearest even), differentiable as a cast.
+
+    torch converts float64 to float16 through float32, and that double rounding can miss the
+    nearest float16 by one ulp next to a tie. Where the neighbour towards ``y`` is nearer, take
+    it (the distances are exact in float64). The gradient flows through the plain cast.
+    """
+    rounded = y.to(dtype)
+    if not (dtype == torch.float16 and y.dtype == torch.float64):
+        return rounded
+    with torch.no_grad():
+        toward = torch.nextafter(
+            rounded, torch.where(y > rounded.double(), 65504.0, -65504.0).to(dtype)
+        )
+        nearer = (y - toward.double()).abs() < (y - rounded.double()).abs()
+        nearer &= rounded.isfinite()  # overflow to inf is the correct rounding there
+        fix = torch.where(nearer, toward, rounded) - rounded
+    return rounded + fix
 
 
 def recurrence_coefficients(n: int, k: int) -> tuple[float, float, list[tuple[float, float]]]:
@@ -101,7 +127,7 @@ def legendre_derivative(x: torch.Tensor, n: int, k: int = 0) -> torch.Tensor:
         return torch.zeros_like(x)
     c0, c1, steps = recurrence_coefficients(n, k)
     if n == k:
-        return torch.full_like(x, c0)
+        return round_to(torch.full_like(x, c0, dtype=torch.float64), x.dtype)
     xc = x.to(compute_dtype(x.dtype))
     # p0 is a working buffer owned here (x is never written), dense even when x is expanded.
     p1 = xc * c1
@@ -111,4 +137,4 @@ def legendre_derivative(x: torch.Tensor, n: int, k: int = 0) -> torch.Tensor:
         p0, p1 = p1, torch.addcmul(p0.mul_(-b_m), xc, p1, value=a_m)
     if n >= ENDPOINT_MIN_DEGREE:
         p1 = _endpoint_series(xc, n, k, p1)
-    return p1.to(x.dtype)
+    return round_to(p1, x.dtype)
