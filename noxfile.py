@@ -1,11 +1,12 @@
-"""Sessions: `nox -s tests` (pytest, posargs pass through) and `nox -s lint` (ruff)."""
+"""Sessions: `tests` (pytest; posargs pass through), `lint` (ruff), `benchmarks` (asv over a
+commit range, then publish) and `bench_smoke` (every benchmark imports and runs, quickly)."""
 
 from __future__ import annotations
 
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lint", "bench_smoke"]
 
 CONSTRAINTS = ("-c", "constraints.txt")
 
@@ -23,3 +24,32 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Run the asv suite over a commit range (posargs; default: the last commit), then publish
+    the HTML (open it with `asv preview`)."""
+    session.install(*CONSTRAINTS, "asv>=0.6,<0.7", "virtualenv")
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "run", "--show-stderr", *(session.posargs or ["HEAD^!"]))
+    session.run("asv", "publish")
+
+
+@nox.session
+def bench_smoke(session: nox.Session) -> None:
+    """Prove every benchmark imports and runs: `asv check` and one quick, unsaved pass over
+    small sizes in this session's environment (forkserver: torch imported once, not per case)."""
+    session.install(*CONSTRAINTS, ".[bench]")
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "check", "--python=same")
+    session.run(
+        "asv",
+        "run",
+        "--python=same",
+        "--quick",
+        "--dry-run",
+        "--show-stderr",
+        "--launch-method=forkserver",
+        env={"ASV_SMOKE": "1"},
+    )

@@ -221,6 +221,26 @@ def _mutants(args: argparse.Namespace) -> int:
     return 0 if killed == total else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import platform
+
+    from legendre_verify import bench
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
+    rows = bench.run(
+        devices=devices,
+        size=args.size,
+        dtype=DTYPES[args.dtype],
+        min_run_time=args.min_run_time,
+        progress=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    if "cuda" in devices:
+        machine += f", {torch.cuda.get_device_name()}"
+    print(bench.format_table(rows, f"{args.dtype}, torch {torch.__version__}, {machine}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="legendre-verify",
@@ -262,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     mutants = commands.add_parser("mutants", help="kill rate of verify() vs plain gradcheck")
     mutants.add_argument("--max-examples", type=int, default=None, help="examples per check")
     mutants.set_defaults(run=_mutants)
+    bench = commands.add_parser("bench", help="time each implementation: ratios to clone()")
+    bench.add_argument("--size", type=int, default=None, help="elements (CPU 10M, CUDA 100M)")
+    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    bench.add_argument("--min-run-time", type=float, default=0.5, help="seconds per case")
+    bench.add_argument("--cpu-only", action="store_true")
+    bench.set_defaults(run=_bench)
     return parser
 
 
