@@ -92,7 +92,8 @@ def cases(degrees: Iterable[int] = (3, 10, 32), scipy: bool = True) -> list[Case
 
 def _time(fn: Callable[[], object], min_run_time: float) -> float:
     fn()  # warm up (allocator, lazy init, first-call compile)
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    # Timer runs single-threaded unless told otherwise: time with every thread torch uses
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 

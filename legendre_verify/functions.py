@@ -56,8 +56,7 @@ class LegendrePolynomial3(torch.autograd.Function):
     @staticmethod
     def forward(input: torch.Tensor) -> torch.Tensor:
         _check_input(input)
-        x = input.to(kernels.compute_dtype(input.dtype))
-        return kernels.round_to(0.5 * (5 * x**3 - 3 * x), input.dtype)
+        return kernels.p3(input)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
@@ -68,12 +67,18 @@ class LegendrePolynomial3(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> torch.Tensor:
         (input,) = ctx.saved_tensors
-        return _chain(grad_output, input, lambda x: 1.5 * (5 * x**2 - 1))
+        return _p3_derivative_times(grad_output, input)
 
     @staticmethod
     def jvp(ctx: Any, input_tangent: torch.Tensor) -> torch.Tensor:
         (input,) = ctx.saved_tensors
-        return _chain(input_tangent, input, lambda x: 1.5 * (5 * x**2 - 1))
+        return _p3_derivative_times(input_tangent, input)
+
+
+def _p3_derivative_times(vector: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+    if torch.is_grad_enabled():  # building a graph (create_graph): differentiable operations
+        return _chain(vector, input, lambda x: 1.5 * (5 * x**2 - 1))
+    return kernels.times_dp3(vector, input)  # one fused pass
 
 
 def _chain(
@@ -96,6 +101,8 @@ def _save(ctx: Any, input: torch.Tensor, n: int, k: int) -> None:
 def _derivative_times(ctx: Any, vector: torch.Tensor) -> torch.Tensor | None:
     """``vector * P_n^{(k+1)}(input)``: the backward (vector = grad_output) and jvp (tangent)."""
     (input,) = ctx.saved_tensors
+    if not torch.is_grad_enabled():  # no graph to build: one fused pass
+        return kernels.times_derivative(vector, input, ctx.n, ctx.k + 1)
     if ctx.k >= ctx.n:  # derivative of a constant: zero, and so are all higher ones
         return _chain(vector, input, torch.zeros_like)
     return _chain(vector, input, lambda x: LegendrePolynomialDerivative.apply(x, ctx.n, ctx.k + 1))
