@@ -31,7 +31,7 @@ def test_default_fit_reproduces_the_tutorial(tutorial_fit):
 
 
 def test_train_prints_the_tutorial_log(capsys, tutorial_fit):
-    assert main(["train"]) == 0
+    assert main(["train", "--method", "eager"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 21
     for line, t in zip(lines[:-1], range(99, 2000, 100), strict=True):
@@ -45,7 +45,8 @@ def test_train_prints_the_tutorial_log(capsys, tutorial_fit):
 
 
 def test_options_change_the_run(capsys):
-    assert main(["train", "--steps", "250", "--lr", "1e-6", "--dtype", "float64"]) == 0
+    argv = ["train", "--steps", "250", "--lr", "1e-6", "--dtype", "float64", "--method", "eager"]
+    assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [int(line.split()[0]) for line in lines[:-1]] == [99, 199]
     expected = training.fit(steps=250, lr=1e-6, dtype=torch.float64)
@@ -100,3 +101,47 @@ def test_bad_training_arguments_are_named(kwargs, error, shown):
     with pytest.raises(error) as info:
         training.fit(**kwargs)
     assert shown in str(info.value)
+
+
+@pytest.mark.parametrize("method", ["compiled", "fused"])
+def test_fast_methods_end_on_the_tutorial_coefficients(method, tutorial_fit):
+    from legendre_verify.baselines import TutorialP3
+
+    tutorial = training.fit(function=TutorialP3.apply)  # the tutorial's own Function
+    result = training.fit(method=method)
+    for got, want in zip(result.coefficients, tutorial.coefficients, strict=True):
+        assert got == pytest.approx(want, abs=1e-6)
+    assert len(result.losses) == 2000
+    # the same trajectory: every logged loss within float32 rounding of the sum (2000 terms)
+    for t in range(99, 2000, 100):
+        assert result.losses[t] == pytest.approx(tutorial.losses[t], rel=2000 * 2**-24)
+
+
+def test_cli_default_and_fused_print_the_tutorial_log(capsys):
+    for argv in (["train"], ["train", "--fused"]):
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        lines = captured.out.splitlines()
+        assert [int(line.split()[0]) for line in lines[:-1]] == list(range(99, 2000, 100))
+        assert lines[-1].startswith("Result: y = ")
+        assert "steps/s" in captured.err
+
+
+def test_compiled_method_falls_back_to_eager_when_the_compiler_fails(monkeypatch):
+    def broken_compile(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("no C++ compiler here (simulated)")
+
+        return call
+
+    monkeypatch.setattr(training.torch, "compile", broken_compile)
+    monkeypatch.setattr(training, "_COMPILED_CHUNK", {})
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        result = training.fit(method="compiled", steps=200)
+    assert result.method == "eager"
+    assert result.coefficients == training.fit(steps=200).coefficients
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match="method='adam'"):
+        training.fit(method="adam")
