@@ -275,23 +275,33 @@ def _times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def p3(x: torch.Tensor) -> torch.Tensor:
     """P3(x) = 0.5 (5x^3 - 3x) = x (2.5 x^2 - 1.5): one fused pass for large tensors, four
     in-place kernels for small ones, rounded once to x's dtype."""
-    if _wants_compiled(x, 3):
+    if x.numel() >= COMPILE_MIN_NUMEL and _wants_compiled(x, 3):
         result = _run_compiled("p3", _p3, x)
         if result is not None:
             return result
-    xc = x.to(compute_dtype(x.dtype))
-    out = xc * xc
-    return round_to(out.mul_(2.5).sub_(1.5).mul_(xc), x.dtype)
+    if x.dtype in _UPCAST:
+        xc = x.to(_UPCAST[x.dtype])
+        out = xc * xc
+        return round_to(out.mul_(2.5).sub_(1.5).mul_(xc), x.dtype)
+    # float32/float64: no casts, three kernels (small tensors pay per operation)
+    return torch.addcmul(x * -1.5, x * x, x, value=2.5)
 
 
 def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """g * P3'(x) = g (7.5 x^2 - 1.5), fused like :func:`p3`."""
-    if _wants_compiled(x, 3) and _plain(g) and g.shape == x.shape and g.dtype == x.dtype:
+    if (
+        x.numel() >= COMPILE_MIN_NUMEL
+        and _wants_compiled(x, 3)
+        and _plain(g)
+        and g.shape == x.shape
+        and g.dtype == x.dtype
+    ):
         result = _run_compiled("times_dp3", _times_dp3, g, x)
         if result is not None:
             return result
-    wide = compute_dtype(x.dtype)
-    xc = x.to(wide)
-    out = xc * xc
-    # the last product out of place: under vmap g may be batched while x is not
-    return round_to(out.mul_(7.5).sub_(1.5) * g.to(wide), x.dtype)
+    if x.dtype in _UPCAST:
+        wide = _UPCAST[x.dtype]
+        xc = x.to(wide)
+        out = xc * xc
+        return round_to(out.mul_(7.5).sub_(1.5) * g.to(wide), x.dtype)
+    return torch.addcmul(g * -1.5, g * x, x, value=7.5)  # out of place: vmap may batch g
