@@ -49,3 +49,22 @@ class Legendre:
     def time_backward_second_order(self, n, size, dtype, device):
         torch.autograd.grad(self.dy, self.xr, self.g, retain_graph=True)
         sync(device)
+
+
+class FirstCall:
+    """Seconds for the first call of a compiled kernel in a fresh process (compile or load
+    from inductor's on-disk cache), per degree. Lower is better."""
+
+    params = [3, 10, 32]
+    param_names = ["n"]
+    unit = "seconds"
+    processes = 1
+    timeout = 600
+
+    def track_first_call_seconds(self, n):
+        import time
+
+        x = make_input(1 << 20, "float32", "cpu")
+        start = time.perf_counter()
+        legendre_p(x, n)
+        return time.perf_counter() - start

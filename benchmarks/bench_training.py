@@ -1,5 +1,6 @@
-"""The tutorial's training run: time per SGD step (2000 points), and a batched variant that
-fits 64 independent coefficient sets in one step."""
+"""The tutorial's training run: time per SGD step (2000 points) and steps per second of every
+method, with the tutorial's own loop as the baseline in the same run; plus a batched step that
+fits 64 independent coefficient sets at once."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import math
 
 import torch
 
-from legendre_verify import LegendrePolynomial3
-from legendre_verify.training import INITIAL
+from legendre_verify import LegendrePolynomial3, baselines, training
 
 from .common import DEVICES, sync, without_cuda
 
@@ -25,7 +25,7 @@ class TrainingStep:
         self.y = torch.sin(self.x)
         shape = (batch, 1) if batch > 1 else ()
         self.coefficients = [
-            torch.full(shape, v, device=device, requires_grad=True) for v in INITIAL
+            torch.full(shape, v, device=device, requires_grad=True) for v in training.INITIAL
         ]
 
     def _step(self):
@@ -41,3 +41,56 @@ class TrainingStep:
     def time_step(self, batch, device):
         self._step()
         sync(device)
+
+
+class TrainingRun:
+    """Steps per second of a whole 2000-step fit (higher is better; compile time excluded and
+    reported separately). ``tutorial`` is the tutorial's loop with its own Function."""
+
+    params = ["tutorial", "eager", "compiled", "fused"]
+    param_names = ["method"]
+    unit = "steps/s"
+    processes = 1
+    timeout = 600
+
+    def setup(self, method):
+        if method == "compiled":
+            training.fit(method="compiled", steps=training.CHUNK)  # compile outside the timing
+
+    def track_steps_per_second(self, method):
+        if method == "tutorial":
+            result = training.fit(function=baselines.TutorialP3.apply)
+        else:
+            result = training.fit(method=method)
+        return result.steps_per_second
+
+
+class SmallCall:
+    """F(x).sum().backward() on 2,000 elements: per-call overhead rules here. ``clone_only``
+    is a Function that only clones, the floor for a Python-level Function."""
+
+    params = ["tutorial", "LegendrePolynomial3", "clone_only"]
+    param_names = ["function"]
+    processes = 1
+
+    def setup(self, function):
+        self.f = {
+            "tutorial": baselines.TutorialP3.apply,
+            "LegendrePolynomial3": LegendrePolynomial3.apply,
+            "clone_only": _CloneOnly.apply,
+        }[function]
+        self.x = torch.rand(2000, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+    def time_forward_backward(self, function):
+        x = self.x.detach().requires_grad_(True)
+        self.f(x).sum().backward()
+
+
+class _CloneOnly(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
