@@ -1,7 +1,8 @@
 """Shared by the asv benchmarks: devices, sizes, seeded inputs, CUDA-aware skipping and sync.
 
 ``ASV_SMOKE=1`` (the ``bench_smoke`` nox session) shrinks sizes so CI proves every benchmark
-imports and runs in seconds; real runs use the full sizes.
+imports and runs in seconds; ``ASV_SIZES=2000,1000000`` picks sizes for a quicker history run
+(leaving 10M out saves most of a commit's time). Real runs use the full sizes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from asv_runner.benchmarks.mark import skip_params_if
 DEVICES = ["cpu", "cuda"]
 HAS_CUDA = torch.cuda.is_available()
 SMOKE = os.environ.get("ASV_SMOKE") == "1"
-SIZES = [2_000] if SMOKE else [2_000, 1_000_000, 10_000_000]
+SIZES = (
+    [2_000]
+    if SMOKE
+    else [int(s) for s in os.environ.get("ASV_SIZES", "2000,1000000,10000000").split(",")]
+)
 DTYPES = ["float32", "float64"]
 DEGREES = ["P3", 3, 10, 32, 100]  # "P3" is LegendrePolynomial3; integers are legendre_p(x, n)
 SEED = 0
