@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from hypothesis import HealthCheck, find, settings
 from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample, Unsatisfiable
+from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample, Unsatisfiable
 
 from legendre_verify import strategies as lst
 from legendre_verify.checks import CHECKS, Check, Subject, requires_grad_combinations, run_check
@@ -415,11 +415,15 @@ def _run_one(
     derandomize: bool,
 ) -> tuple[CheckResult, str | None]:
     tried = 0
+    first: tuple[Sample, list[str]] | None = None
 
     def fails(sample: Sample) -> bool:
-        nonlocal tried
+        nonlocal tried, first
         tried += 1
-        return bool(run_check(check, subject, sample))
+        failures = run_check(check, subject, sample)
+        if failures and first is None:
+            first = (sample, failures)
+        return bool(failures)
 
     config = settings(
         max_examples=examples,
@@ -433,7 +437,15 @@ def _run_one(
         minimal = find(_strategy(check, subject, dtypes, devices), fails, settings=config)
     except (NoSuchExample, Unsatisfiable):
         return CheckResult(check.name, "passed", tried, 0.0, doc=check.doc), None
-    failures = run_check(check, subject, minimal)
+    except (Flaky, FlakyFailure):
+        # the same sample failed once and then passed: the Function is nondeterministic (reads
+        # uninitialised memory, races, keeps state): a failure in itself; report the first one
+        assert first is not None
+        minimal, failures = first
+        failures = [f"nondeterministic: failed once, then passed on the same sample: {failures[0]}"]
+        message = _failure_message(subject, check, minimal, failures)
+        return CheckResult(check.name, "failed", tried, 0.0, failures[0], check.doc), message
+    failures = run_check(check, subject, minimal) or ["(passed when run again: nondeterministic)"]
     message = _failure_message(subject, check, minimal, failures)
     return CheckResult(
         check.name, "failed", tried, 0.0, failures[0] if failures else "", check.doc

@@ -148,8 +148,13 @@ def with_layout(values: torch.Tensor, layout: str) -> torch.Tensor:
     if layout == "strided":
         if values.dim() == 0:
             return values
-        buffer = torch.empty(
-            (*values.shape[:-1], 2 * values.shape[-1]), dtype=values.dtype, device=values.device
+        # the gaps hold NaN, not uninitialised memory: a kernel that reads them fails the same
+        # way every time
+        buffer = torch.full(
+            (*values.shape[:-1], 2 * values.shape[-1]),
+            float("nan"),
+            dtype=values.dtype,
+            device=values.device,
         )
         view = buffer[..., ::2]
         view.copy_(values)

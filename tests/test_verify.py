@@ -232,3 +232,23 @@ def test_cli_mutants_prints_both_kill_rates(capsys, monkeypatch):
     assert main(["mutants"]) == 0
     out = capsys.readouterr().out
     assert "kill rate: verify() 2/2 (100%), plain gradcheck + gradgradcheck 0/2 (0%)" in out
+
+
+class Nondeterministic(torch.autograd.Function):
+    """Right on every other call only, like a kernel racing or reading uninitialised memory."""
+
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        Nondeterministic.calls += 1
+        return 0.5 * (5 * x**3 - 3 * x) + (1e-3 if Nondeterministic.calls % 2 else 0.0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return None
+
+
+def test_nondeterministic_function_is_a_clear_failure():
+    with pytest.raises(VerificationError, match="check 'values' failed"):
+        verify(Nondeterministic.apply, symbolic=lambda x: sympy.legendre(3, x), checks=["values"])
