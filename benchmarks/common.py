@@ -2,7 +2,8 @@
 
 ``ASV_SMOKE=1`` (the ``bench_smoke`` nox session) shrinks sizes so CI proves every benchmark
 imports and runs in seconds; ``ASV_SIZES=2000,1000000`` picks sizes for a quicker history run
-(leaving 10M out saves most of a commit's time). Real runs use the full sizes.
+(leaving 10M out saves most of a commit's time), ``ASV_DEGREES`` likewise for degrees. Real
+runs use the full sets.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ SIZES = (
     else [int(s) for s in os.environ.get("ASV_SIZES", "2000,1000000,10000000").split(",")]
 )
 DTYPES = ["float32", "float64"]
-DEGREES = ["P3", 3, 10, 32, 100]  # "P3" is LegendrePolynomial3; integers are legendre_p(x, n)
+# "P3" is LegendrePolynomial3; integers are legendre_p(x, n); ASV_DEGREES=P3,3,10 picks some
+DEGREES = [
+    d if d == "P3" else int(d) for d in os.environ.get("ASV_DEGREES", "P3,3,10,32,100").split(",")
+]
 SEED = 0
 
 
