@@ -203,6 +203,9 @@ def _run_compiled(name: str, fn: Any, *args: Any) -> torch.Tensor | None:
     """Call the compiled ``fn``; on any compiler failure switch the fast path off for good."""
     if name not in _COMPILED:
         _COMPILED[name] = torch.compile(fn, dynamic=True)
+    # detached views: dynamo guards on requires_grad, and the kernels never need a graph, so a
+    # tensor that requires grad (training) and one that does not (inference) share one kernel
+    args = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
     try:
         # one compiled function serves every (n, k): each is a guarded specialisation, so lift
         # dynamo's per-function recompile limit (8) rather than silently falling back to eager
