@@ -37,3 +37,13 @@ DEVICES = [
 @pytest.fixture(params=DEVICES)
 def device(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+def broken_compile(fn, **kwargs):
+    """Stands in for torch.compile on a machine without a working compiler: the returned
+    function fails when first called, as inductor does there."""
+
+    def call(*args):
+        raise RuntimeError("no C++ compiler here (simulated)")
+
+    return call

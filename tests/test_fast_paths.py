@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import sympy
 import torch
+from conftest import broken_compile
 from truth import assert_matches_truth
 
 from legendre_verify import LegendrePolynomial3, kernels, legendre_p, verify
@@ -63,12 +64,6 @@ def test_large_p3_forward_backward_match_eager(dtype):
 
 
 def test_compiler_failure_falls_back_to_eager(monkeypatch):
-    def broken_compile(fn, **kwargs):
-        def call(*args):
-            raise RuntimeError("no C++ compiler here (simulated)")
-
-        return call
-
     monkeypatch.setattr(kernels.torch, "compile", broken_compile)
     monkeypatch.setattr(kernels, "_COMPILED", {})
     monkeypatch.setitem(kernels._COMPILE, "enabled", True)

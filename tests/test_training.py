@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from conftest import broken_compile
 
 from legendre_verify import training
 from legendre_verify.cli import main
@@ -128,12 +129,6 @@ def test_cli_default_and_fused_print_the_tutorial_log(capsys):
 
 
 def test_compiled_method_falls_back_to_eager_when_the_compiler_fails(monkeypatch):
-    def broken_compile(fn, **kwargs):
-        def call(*args):
-            raise RuntimeError("no C++ compiler here (simulated)")
-
-        return call
-
     monkeypatch.setattr(training.torch, "compile", broken_compile)
     monkeypatch.setattr(training, "_COMPILED_CHUNK", {})
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
