@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="compiled",
         choices=["eager", "compiled", "fused"],
         help="eager: the tutorial's loop; compiled (default): the same autograd step through "
-        "torch.compile, 10 steps a call (first run compiles ~10 s, cached); fused: analytic "
+        "torch.compile, 10 steps a call (the first call compiles, seconds; cached); fused: analytic "
         "gradients from moments",
     )
     train.add_argument("--fused", action="store_true", help="same as --method fused")
