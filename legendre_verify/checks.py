@@ -608,7 +608,7 @@ compile_aot_eager = _compile_check("aot_eager")
 compile_aot_eager.__name__ = "compile"
 compile_aot_eager.__doc__ = """torch.compile (aot_eager backend: dynamo + AOTAutograd, where
     custom-Function compile bugs live) gives eager's values and gradients."""
-CHECKS["compile"] = Check("compile", compile_aot_eager, dtypes="all", cost=5)
+CHECKS["compile"] = Check("compile", compile_aot_eager, dtypes="all", cost=2)
 
 compile_inductor = _compile_check("inductor")
 compile_inductor.__doc__ = """torch.compile with inductor (generated kernels) gives eager's
