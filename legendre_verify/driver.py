@@ -21,6 +21,7 @@ from legendre_verify import strategies as lst
 from legendre_verify.checks import CHECKS, Check, Subject, requires_grad_combinations, run_check
 from legendre_verify.oracles import Oracle, ReferenceOracle, SymbolicOracle
 from legendre_verify.samples import Sample
+from legendre_verify.training import resolve_device
 
 __all__ = ["CheckResult", "Report", "VerificationError", "build_subject", "verify"]
 
@@ -229,16 +230,9 @@ def _resolve_devices(devices: Iterable[Any] | None) -> list[torch.device]:
         return lst.available_devices()
     resolved = []
     for d in devices:
-        try:
-            device = torch.device(d)
-        except (RuntimeError, TypeError) as error:
-            raise ValueError(
-                f"devices must name torch devices ('cpu', 'cuda'), got {d!r}"
-            ) from error
+        device = resolve_device(d)  # names the bad value; refuses CUDA where it is absent
         if device.type not in ("cpu", "cuda"):
             raise ValueError(f"devices must be 'cpu' or 'cuda', got {d!r}")
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {d!r} was asked for, but CUDA is not available here")
         resolved.append(device)
     if not resolved:
         raise ValueError("devices must not be empty")

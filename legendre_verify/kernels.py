@@ -181,9 +181,9 @@ def _plain(*tensors: torch.Tensor) -> bool:
 
 
 def _wants_compiled(x: torch.Tensor, n: int) -> bool:
-    return (
-        _COMPILE["enabled"]
-        and x.numel() >= COMPILE_MIN_NUMEL
+    return (  # numel first: the cheap test that settles small tensors
+        x.numel() >= COMPILE_MIN_NUMEL
+        and _COMPILE["enabled"]
         and n <= COMPILE_MAX_DEGREE
         and x.dtype in (torch.float32, torch.float64)
         and x.device.type in ("cpu", "cuda")
@@ -280,7 +280,7 @@ def _times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def p3(x: torch.Tensor) -> torch.Tensor:
     """P3(x) = 0.5 (5x^3 - 3x) = x (2.5 x^2 - 1.5): one fused pass for large tensors, four
     in-place kernels for small ones, rounded once to x's dtype."""
-    if x.numel() >= COMPILE_MIN_NUMEL and _wants_compiled(x, 3):
+    if _wants_compiled(x, 3):
         result = _run_compiled("p3", _p3, x)
         if result is not None:
             return result
@@ -294,13 +294,7 @@ def p3(x: torch.Tensor) -> torch.Tensor:
 
 def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """g * P3'(x) = g (7.5 x^2 - 1.5), fused like :func:`p3`."""
-    if (
-        x.numel() >= COMPILE_MIN_NUMEL
-        and _wants_compiled(x, 3)
-        and _plain(g)
-        and g.shape == x.shape
-        and g.dtype == x.dtype
-    ):
+    if _wants_compiled(x, 3) and _plain(g) and g.shape == x.shape and g.dtype == x.dtype:
         result = _run_compiled("times_dp3", _times_dp3, g, x)
         if result is not None:
             return result
