@@ -1,12 +1,16 @@
 """The ratios report: each implementation's time and its ratio to ``clone()`` and to the
 tutorial's eager P3, measured side by side in one run (``legendre-verify bench``).
 
-Timing is ``torch.utils.benchmark.Timer`` (median of blocked runs; CUDA synchronised).
+Timing is ``torch.utils.benchmark.Timer`` (median of blocked runs; CUDA synchronised), in
+rounds: every case is timed once per round, and a ratio is the median over rounds of the
+case's time over the clone's time *in the same round*, so that a shared machine's drift
+(seen here: +-20 % within an hour) cancels instead of landing on whichever case ran then.
 The asv suite in ``benchmarks/`` follows the same cases across commits.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -16,7 +20,7 @@ from torch.utils import benchmark
 from legendre_verify import baselines
 from legendre_verify.functions import LegendrePolynomial3, legendre_p
 
-__all__ = ["Case", "Row", "cases", "format_table", "run"]
+__all__ = ["Case", "Row", "cases", "format_table", "run", "speedups_over_special"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Case:
     """One timed call: ``make(x)`` returns the zero-argument function to time."""
 
     name: str
-    kind: str  # "forward" or "backward": the tutorial row of the same kind is its baseline
+    kind: str  # "forward", "backward" or "forward+backward": the tutorial row of that kind
     make: Callable[[torch.Tensor], Callable[[], object]]
 
 
@@ -58,6 +62,27 @@ def _backward(
     return make
 
 
+def _forward_backward(
+    f: Callable[[torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor], Callable[[], object]]:
+    """Forward and backward through autograd, what a training step pays."""
+
+    def make(x: torch.Tensor) -> Callable[[], object]:
+        xr = x.detach().requires_grad_(True)
+        g = torch.ones_like(x)
+        return lambda: torch.autograd.grad(f(xr), xr, g)
+
+    return make
+
+
+def _passes(name: str, f: Callable[[torch.Tensor], torch.Tensor]) -> list[Case]:
+    return [
+        Case(name, "forward", _forward(f)),
+        Case(name, "backward", _backward(f)),
+        Case(name, "forward+backward", _forward_backward(f)),
+    ]
+
+
 def _scipy(n: int) -> Callable[[torch.Tensor], Callable[[], object]]:
     def make(x: torch.Tensor) -> Callable[[], object]:
         array = x.cpu().numpy()
@@ -70,15 +95,12 @@ def cases(degrees: Iterable[int] = (3, 10, 32), scipy: bool = True) -> list[Case
     """The key cases: clone, tutorial P3, ours, torch.special and scipy at each degree."""
     found = [
         Case("x.clone()", "forward", _forward(baselines.clone)),
-        Case("tutorial P3 (eager)", "forward", _forward(baselines.TutorialP3.apply)),
-        Case("tutorial P3 (eager)", "backward", _backward(baselines.TutorialP3.apply)),
-        Case("LegendrePolynomial3", "forward", _forward(LegendrePolynomial3.apply)),
-        Case("LegendrePolynomial3", "backward", _backward(LegendrePolynomial3.apply)),
+        *_passes("tutorial P3 (eager)", baselines.TutorialP3.apply),
+        *_passes("LegendrePolynomial3", LegendrePolynomial3.apply),
     ]
     for n in degrees:
         found += [
-            Case(f"legendre_p n={n}", "forward", _forward(lambda x, n=n: legendre_p(x, n))),
-            Case(f"legendre_p n={n}", "backward", _backward(lambda x, n=n: legendre_p(x, n))),
+            *_passes(f"legendre_p n={n}", lambda x, n=n: legendre_p(x, n)),
             Case(
                 f"torch.special n={n}",
                 "forward",
@@ -91,7 +113,6 @@ def cases(degrees: Iterable[int] = (3, 10, 32), scipy: bool = True) -> list[Case
 
 
 def _time(fn: Callable[[], object], min_run_time: float) -> float:
-    fn()  # warm up (allocator, lazy init, first-call compile)
     # Timer runs single-threaded unless told otherwise: time with every thread torch uses
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
@@ -102,10 +123,14 @@ def run(
     size: int | None = None,
     dtype: torch.dtype = torch.float32,
     degrees: Iterable[int] = (3, 10, 32),
-    min_run_time: float = 0.5,
+    min_run_time: float = 0.3,
+    rounds: int = 3,
     progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    """Time every case on each device; CPU 10M elements, CUDA 100M unless ``size`` is given."""
+    """Time every case on each device, ``rounds`` times round-robin; CPU 10M elements, CUDA
+    100M unless ``size`` is given. Times and ratios are medians over the rounds."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be an int >= 1, got rounds={rounds!r}")
     rows = []
     for device in devices:
         n_elements = size or (100_000_000 if device.startswith("cuda") else 10_000_000)
@@ -117,22 +142,55 @@ def run(
             with_scipy = device == "cpu"
         except ImportError:
             with_scipy = False
-        timed = []
-        for case in cases(degrees, scipy=with_scipy):
-            seconds = _time(case.make(x), min_run_time)
-            timed.append((case, seconds))
-            if progress is not None:
-                progress(f"{device}: {case.name} {case.kind}: {seconds * 1e3:.2f} ms")
-        clone_s = next(s for c, s in timed if c.name == "x.clone()")
-        tutorial = {c.kind: s for c, s in timed if c.name.startswith("tutorial")}
+        found = cases(degrees, scipy=with_scipy)
+        calls = [case.make(x) for case in found]
+        for call in calls:
+            call()  # warm up (allocator, lazy init, first-call compile)
+        times = [[0.0] * rounds for _ in found]  # times[case][round]
+        for r in range(rounds):
+            for i, (case, call) in enumerate(zip(found, calls, strict=True)):
+                times[i][r] = _time(call, min_run_time)
+                if progress is not None:
+                    message = f"{case.name} {case.kind}: {times[i][r] * 1e3:.2f} ms"
+                    progress(f"{device} round {r + 1}/{rounds}: {message}")
+        clone = times[0]
+        tutorial = {c.kind: times[i] for i, c in enumerate(found) if c.name.startswith("tutorial")}
+
+        def ratio(these: list[float], base: list[float]) -> float:
+            return statistics.median(t / b for t, b in zip(these, base, strict=True))
+
         rows += [
-            Row(device, c.name, c.kind, s, s / clone_s, s / tutorial[c.kind]) for c, s in timed
+            Row(
+                device,
+                c.name,
+                c.kind,
+                statistics.median(times[i]),
+                ratio(times[i], clone),
+                ratio(times[i], tutorial[c.kind]),
+            )
+            for i, c in enumerate(found)
         ]
     return rows
 
 
+def speedups_over_special(rows: list[Row]) -> dict[tuple[str, int], float]:
+    """(device, n) -> torch.special's forward time over our forward+backward time: how many
+    times faster a gradient step is than torch.special's value alone."""
+    found = {}
+    for r in rows:
+        if r.name.startswith("torch.special n="):
+            n = int(r.name.removeprefix("torch.special n="))
+            ours = next(
+                o
+                for o in rows
+                if (o.device, o.name, o.kind) == (r.device, f"legendre_p n={n}", "forward+backward")
+            )
+            found[(r.device, n)] = r.vs_clone / ours.vs_clone
+    return found
+
+
 def format_table(rows: list[Row], title: str = "") -> str:
-    """A markdown table of times and ratios."""
+    """A markdown table of times and ratios, then the speed-ups over torch.special."""
     lines = [title] if title else []
     lines += [
         "| device | implementation | pass | time (ms) | × clone | × tutorial P3 (same pass) |",
@@ -142,5 +200,11 @@ def format_table(rows: list[Row], title: str = "") -> str:
         lines.append(
             f"| {r.device} | {r.name} | {r.kind} | {r.seconds * 1e3:.2f} | {r.vs_clone:.2f} | "
             f"{r.vs_tutorial:.2f} |"
+        )
+    speedups = speedups_over_special(rows)
+    if speedups:
+        lines.append(
+            "\nlegendre_p forward+backward (autograd) vs torch.special forward alone: "
+            + ", ".join(f"{d} n={n}: {v:.1f}x faster" for (d, n), v in speedups.items())
         )
     return "\n".join(lines)

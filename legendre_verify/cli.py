@@ -240,6 +240,7 @@ def _bench(args: argparse.Namespace) -> int:
         size=args.size,
         dtype=DTYPES[args.dtype],
         min_run_time=args.min_run_time,
+        rounds=args.rounds,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
@@ -302,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time each implementation: ratios to clone()")
     bench.add_argument("--size", type=int, default=None, help="elements (CPU 10M, CUDA 100M)")
     bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    bench.add_argument("--min-run-time", type=float, default=0.5, help="seconds per case")
+    bench.add_argument("--min-run-time", type=float, default=0.3, help="seconds per case")
+    bench.add_argument("--rounds", type=int, default=3, help="round-robin rounds (median)")
     bench.add_argument("--cpu-only", action="store_true")
     bench.set_defaults(run=_bench)
     return parser

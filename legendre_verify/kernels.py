@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -158,10 +159,7 @@ COMPILE_MAX_DEGREE = 64
 #: eager recurrence block: keeps the working set in cache (measured best of 16K..1M, 2 cores)
 BLOCK = 1 << 16
 _COMPILE = {"enabled": os.environ.get("LEGENDRE_VERIFY_COMPILE", "1") != "0", "error": None}
-_COMPILED: dict[str, Any] = {}
-_RECOMPILE_LIMIT = next(
-    (n for n in ("recompile_limit", "cache_size_limit") if hasattr(torch._dynamo.config, n)), None
-)
+_COMPILED: dict[tuple[Any, ...], Any] = {}
 
 
 def compile_status() -> str:
@@ -191,28 +189,79 @@ def _wants_compiled(x: torch.Tensor, n: int) -> bool:
     )
 
 
+def _monic_coefficients(n: int, k: int) -> tuple[float, list[float]] | None:
+    """(scale, [beta_m, ...]) so that q_0 = 1, q_1 = x, q_m = x q_{m-1} - beta_m q_{m-2} and
+    P_n^{(k)} = scale * q_{n-k}: the recurrence divided by its leading coefficients.
+
+    One multiply and one subtract per degree instead of three multiplies and a subtract, and
+    the dependency chain from step to step is a single multiply-subtract: 10-25 % faster
+    compiled at n = 32 (measured), and the same rounding errors up to the final scaling
+    (each step's coefficient is just rescaled). None where the scale (the leading coefficient,
+    at most 2^n P_n^{(k)}(1)) would not fit in float32, so callers keep the classic form.
+    """
+    # exact rationals, each rounded once: beta_m = B_m / (A_m A_{m-1}) and the scale
+    # (2n)! / (2^n n! (n-k)!) (rounding the running products instead doubled the error, measured)
+    betas = [
+        float(Fraction((m - 1) * (m + 2 * k - 1), (2 * m + 2 * k - 1) * (2 * m + 2 * k - 3)))
+        for m in range(2, n - k + 1)
+    ]
+    scale = Fraction(math.factorial(2 * n), 2**n * math.factorial(n) * math.factorial(n - k))
+    if not scale < torch.finfo(torch.float32).max:
+        return None
+    return float(scale), betas
+
+
+def _fused(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """P_n^{(k)}(x) out of place, for torch.compile to fuse into one loop (n > k)."""
+    monic = _monic_coefficients(n, k)
+    if monic is None:
+        return _evaluate(x, n, k, in_place=False)
+    scale, betas = monic
+    q0, q1 = 1.0, x
+    for beta in betas:
+        q0, q1 = q1, x * q1 - beta * q0
+    value = q1 * scale
+    if n >= ENDPOINT_MIN_DEGREE:
+        value = _endpoint_series(x, n, k, value)
+    return value
+
+
 def _fused_value(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    return _evaluate(x, n, k, in_place=False)
+    return _fused(x, n, k)
 
 
 def _fused_times(g: torch.Tensor, x: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    return g * _evaluate(x, n, k, in_place=False)
+    return g * _fused(x, n, k)
 
 
-def _run_compiled(name: str, fn: Any, *args: Any) -> torch.Tensor | None:
-    """Call the compiled ``fn``; on any compiler failure switch the fast path off for good."""
-    if name not in _COMPILED:
-        _COMPILED[name] = torch.compile(fn, dynamic=True)
-    # detached views: dynamo guards on requires_grad, and the kernels never need a graph, so a
-    # tensor that requires grad (training) and one that does not (inference) share one kernel
-    args = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
+def _kernel(fn: Any, *degrees: int) -> Any:
+    """The compiled ``fn`` for one (n, k) (``degrees``, trailing arguments), made once.
+
+    Each (n, k) gets a function of its own, with n and k written into its code as literals:
+    dynamo then bakes the recurrence's coefficients into the kernel as constants (passed as
+    arguments under ``dynamic=True`` they become symbols, and the kernel recomputed ~60 scalar
+    double divisions per vector: 1.4x slower at n = 32, measured), and each function has its
+    own recompile budget (dtype x device) instead of all degrees sharing one.
+    """
+    key = (fn.__name__, *degrees)
+    if key not in _COMPILED:
+        name = "_".join(map(str, key))
+        literals = "".join(f", {int(d)}" for d in degrees)
+        scope: dict[str, Any] = {"fn": fn}
+        exec(f"def {name}(*tensors):\n    return fn(*tensors{literals})\n", scope)
+        _COMPILED[key] = torch.compile(scope[name], dynamic=True)
+    return _COMPILED[key]
+
+
+def _run_compiled(fn: Any, degrees: tuple[int, ...], *tensors: torch.Tensor) -> torch.Tensor | None:
+    """Call the compiled kernel for (fn, degrees) on flat views of ``tensors`` (x's shape);
+    on any compiler failure switch the fast path off for good and return None."""
+    shape = tensors[-1].shape
+    # detached (dynamo guards on requires_grad: training and inference share one kernel) and
+    # flat (one kernel for every shape; a copy only where a view is impossible)
+    flat = tuple(t.detach().reshape(-1) for t in tensors)
     try:
-        # one compiled function serves every (n, k): each is a guarded specialisation, so lift
-        # dynamo's per-function recompile limit (8) rather than silently falling back to eager
-        if _RECOMPILE_LIMIT is None:
-            return _COMPILED[name](*args)
-        with torch._dynamo.config.patch(**{_RECOMPILE_LIMIT: 4096}):
-            return _COMPILED[name](*args)
+        return _kernel(fn, *degrees)(*flat).reshape(shape)
     except Exception as error:  # no C++ compiler, no Triton, an inductor bug: stay correct
         _COMPILE["enabled"] = False
         _COMPILE["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
@@ -254,9 +303,9 @@ def times_derivative(g: torch.Tensor | None, x: torch.Tensor, n: int, k: int) ->
         g = g.to(dtype=x.dtype, device=x.device).expand(x.shape)
     if _wants_compiled(x, n) and (g is None or _plain(g)):
         if g is None:
-            result = _run_compiled("value", _fused_value, x, n, k)
+            result = _run_compiled(_fused_value, (n, k), x)
         else:
-            result = _run_compiled("times", _fused_times, g, x, n, k)
+            result = _run_compiled(_fused_times, (n, k), g, x)
         if result is not None:
             return result
     wide = compute_dtype(x.dtype)
@@ -281,7 +330,7 @@ def p3(x: torch.Tensor) -> torch.Tensor:
     """P3(x) = 0.5 (5x^3 - 3x) = x (2.5 x^2 - 1.5): one fused pass for large tensors, four
     in-place kernels for small ones, rounded once to x's dtype."""
     if _wants_compiled(x, 3):
-        result = _run_compiled("p3", _p3, x)
+        result = _run_compiled(_p3, (), x)
         if result is not None:
             return result
     if x.dtype in _UPCAST:
@@ -295,7 +344,7 @@ def p3(x: torch.Tensor) -> torch.Tensor:
 def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """g * P3'(x) = g (7.5 x^2 - 1.5), fused like :func:`p3`."""
     if _wants_compiled(x, 3) and _plain(g) and g.shape == x.shape and g.dtype == x.dtype:
-        result = _run_compiled("times_dp3", _times_dp3, g, x)
+        result = _run_compiled(_times_dp3, (), g, x)
         if result is not None:
             return result
     if x.dtype in _UPCAST:
