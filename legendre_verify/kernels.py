@@ -58,8 +58,19 @@ ENDPOINT_MIN_DEGREE = 16
 _UPCAST = {torch.float16: torch.float64, torch.bfloat16: torch.float32}
 
 
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the arithmetic runs in for inputs of ``dtype`` (see ``_UPCAST``)."""
+#: float32 above this degree is computed in float64 too: within ~1e-5 of +-1, just outside
+#: the endpoint series, the float32 recurrence's error for P_n' passes its bound from
+#: n ~ 125 (measured: 0.94x the bound at n = 120, 1.18x at 128, 2.2x at 200; float64 stays
+#: below 0.35x). On the compiled path the wider arithmetic costs almost nothing (the loop is
+#: bound by the recurrence's dependency chain, not by vector width: measured).
+FLOAT32_MAX_DEGREE = 100
+
+
+def compute_dtype(dtype: torch.dtype, n: int = 0) -> torch.dtype:
+    """The dtype the arithmetic of P_n runs in for inputs of ``dtype`` (see ``_UPCAST`` and
+    ``FLOAT32_MAX_DEGREE``); results are rounded once to ``dtype``."""
+    if dtype == torch.float32 and n > FLOAT32_MAX_DEGREE:
+        return torch.float64
     return _UPCAST.get(dtype, dtype)
 
 
@@ -154,8 +165,9 @@ def _evaluate(xc: torch.Tensor, n: int, k: int, *, in_place: bool) -> torch.Tens
 
 #: at and above this many elements a compiled kernel is worth its ~30 us call overhead
 COMPILE_MIN_NUMEL = 1 << 16
-#: above this degree the unrolled kernel takes too long to compile; eager blocks instead
-COMPILE_MAX_DEGREE = 64
+#: above this degree eager blocks instead: the unrolled kernel's first compile grows with n
+#: (cold on-disk cache, measured: n = 32 11 s, 64 20 s, 100 32 s, 128 45 s; warm < 1 s)
+COMPILE_MAX_DEGREE = 128
 #: eager recurrence block: keeps the working set in cache (measured best of 16K..1M, 2 cores)
 BLOCK = 1 << 16
 _COMPILE = {"enabled": os.environ.get("LEGENDRE_VERIFY_COMPILE", "1") != "0", "error": None}
@@ -168,7 +180,7 @@ def compile_status() -> str:
         return f"off: torch.compile failed ({_COMPILE['error']}); eager kernels in use"
     if not _COMPILE["enabled"]:
         return "off: LEGENDRE_VERIFY_COMPILE=0; eager kernels in use"
-    return "on: torch.compile (inductor) for tensors of >= 65536 elements, n <= 64"
+    return "on: torch.compile (inductor) for tensors of >= 65536 elements, n <= 128"
 
 
 def _plain(*tensors: torch.Tensor) -> bool:
@@ -189,15 +201,18 @@ def _wants_compiled(x: torch.Tensor, n: int) -> bool:
     )
 
 
-def _monic_coefficients(n: int, k: int) -> tuple[float, list[float]] | None:
+def _monic_coefficients(n: int, k: int, dtype: torch.dtype) -> tuple[float, list[float]] | None:
     """(scale, [beta_m, ...]) so that q_0 = 1, q_1 = x, q_m = x q_{m-1} - beta_m q_{m-2} and
     P_n^{(k)} = scale * q_{n-k}: the recurrence divided by its leading coefficients.
 
     One multiply and one subtract per degree instead of three multiplies and a subtract, and
     the dependency chain from step to step is a single multiply-subtract: 10-25 % faster
     compiled at n = 32 (measured), and the same rounding errors up to the final scaling
-    (each step's coefficient is just rescaled). None where the scale (the leading coefficient,
-    at most 2^n P_n^{(k)}(1)) would not fit in float32, so callers keep the classic form.
+    (each step's coefficient is just rescaled).
+
+    None where the scale (the leading coefficient, at most 2^n P_n^{(k)}(1)) comes within
+    2^26 of ``dtype``'s range: the q_m ~ P_m / scale would then be subnormal (float32 at
+    n = 128: 18x slower, measured) or the scale would overflow. Callers keep the classic form.
     """
     # exact rationals, each rounded once: beta_m = B_m / (A_m A_{m-1}) and the scale
     # (2n)! / (2^n n! (n-k)!) (rounding the running products instead doubled the error, measured)
@@ -206,14 +221,14 @@ def _monic_coefficients(n: int, k: int) -> tuple[float, list[float]] | None:
         for m in range(2, n - k + 1)
     ]
     scale = Fraction(math.factorial(2 * n), 2**n * math.factorial(n) * math.factorial(n - k))
-    if not scale < torch.finfo(torch.float32).max:
+    if not scale * Fraction(torch.finfo(dtype).tiny) < Fraction(1, 2**26):  # exact
         return None
     return float(scale), betas
 
 
 def _fused(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
     """P_n^{(k)}(x) out of place, for torch.compile to fuse into one loop (n > k)."""
-    monic = _monic_coefficients(n, k)
+    monic = _monic_coefficients(n, k, x.dtype)
     if monic is None:
         return _evaluate(x, n, k, in_place=False)
     scale, betas = monic
@@ -227,11 +242,13 @@ def _fused(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
 
 
 def _fused_value(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    return _fused(x, n, k)
+    wide = compute_dtype(x.dtype, n)
+    return _fused(x.to(wide), n, k).to(x.dtype)
 
 
 def _fused_times(g: torch.Tensor, x: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    return g * _fused(x, n, k)
+    wide = compute_dtype(x.dtype, n)
+    return (g.to(wide) * _fused(x.to(wide), n, k)).to(x.dtype)
 
 
 def _kernel(fn: Any, *degrees: int) -> Any:
@@ -308,10 +325,10 @@ def times_derivative(g: torch.Tensor | None, x: torch.Tensor, n: int, k: int) ->
             result = _run_compiled(_fused_times, (n, k), g, x)
         if result is not None:
             return result
-    wide = compute_dtype(x.dtype)
+    wide = compute_dtype(x.dtype, n)
     xc = x.to(wide)
-    if _plain(x) and (g is None or _plain(g)) and x.numel() > BLOCK and wide == x.dtype:
-        return _blocked(xc, n, k, g)
+    if _plain(x) and (g is None or _plain(g)) and x.numel() > BLOCK:
+        return round_to(_blocked(xc, n, k, g), x.dtype)
     value = _evaluate(xc, n, k, in_place=_plain(x) and x.numel() > 0)
     if g is not None:
         value = value * g.to(wide)
