@@ -159,14 +159,15 @@ def _evaluate(xc: torch.Tensor, n: int, k: int, *, in_place: bool) -> torch.Tens
 # ---------------------------------------------------------------------------------------------
 # Fast paths. Large plain tensors go through torch.compile (inductor): the whole recurrence
 # becomes one loop that reads x once and writes once, so cost is memory traffic for small n
-# and a few FMAs per degree beyond. Small tensors stay eager (a compiled call costs ~30 us);
-# anything torch.compile cannot take (vmap/functorch wrappers, tracing, a missing compiler)
-# takes the eager paths, which give the same numbers.
+# and one multiply-subtract per degree beyond (the chain of those bounds the loop). Small
+# tensors stay eager (a compiled call costs ~30 us); anything torch.compile cannot take
+# (vmap/functorch wrappers, tracing, a missing compiler) takes the eager paths, which give
+# the same numbers within the same bounds.
 
 #: at and above this many elements a compiled kernel is worth its ~30 us call overhead
 COMPILE_MIN_NUMEL = 1 << 16
 #: above this degree eager blocks instead: the unrolled kernel's first compile grows with n
-#: (cold on-disk cache, measured: n = 32 11 s, 64 20 s, 100 32 s, 128 45 s; warm < 1 s)
+#: (cold on-disk cache, measured: n = 32 11 s, 64 20 s, 100 43 s, 128 59 s; warm < 1.5 s)
 COMPILE_MAX_DEGREE = 128
 #: eager recurrence block: keeps the working set in cache (measured best of 16K..1M, 2 cores)
 BLOCK = 1 << 16
