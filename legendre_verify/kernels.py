@@ -185,10 +185,17 @@ def compile_status() -> str:
 
 
 def _plain(*tensors: torch.Tensor) -> bool:
-    """Real tensors outside any functorch transform or trace: what a compiled kernel can take."""
+    """Real tensors outside any functorch transform or trace: what a compiled kernel (and an
+    in-place update) can take. The legacy vmap (gradcheck's batched gradients, autograd.grad's
+    ``is_grads_batched``, ``jacobian(vectorize=True)``) batches tensors without a transform
+    being active, so its tensors are tested one by one."""
     if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
         return False
-    return not any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+    functorch = torch._C._functorch
+    return not any(
+        functorch.is_functorch_wrapped_tensor(t) or functorch.is_legacy_batchedtensor(t)
+        for t in tensors
+    )
 
 
 def _wants_compiled(x: torch.Tensor, n: int) -> bool:
@@ -388,7 +395,5 @@ def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         out = xc * xc
         return round_to(out.mul_(7.5).sub_(1.5) * g.to(wide), x.dtype)
     if plain and g.dtype == x.dtype and g.shape == x.shape:
-        # out of place: gradcheck's batched-gradient check batches g with the legacy vmap, whose
-        # tensors _plain does not see
-        return torch.mul(torch.addcmul(_scalar(-1.5, x), x, x, value=7.5), g)
+        return torch.addcmul(_scalar(-1.5, x), x, x, value=7.5).mul_(g)
     return _times_dp3(g, x)  # out of place: vmap may batch g
