@@ -153,7 +153,7 @@ def run(
                 if progress is not None:
                     message = f"{case.name} {case.kind}: {times[i][r] * 1e3:.2f} ms"
                     progress(f"{device} round {r + 1}/{rounds}: {message}")
-        clone = times[0]
+        clone = next(times[i] for i, c in enumerate(found) if c.name == "x.clone()")
         tutorial = {c.kind: times[i] for i, c in enumerate(found) if c.name.startswith("tutorial")}
 
         def ratio(these: list[float], base: list[float]) -> float:
@@ -204,7 +204,7 @@ def format_table(rows: list[Row], title: str = "") -> str:
     speedups = speedups_over_special(rows)
     if speedups:
         lines.append(
-            "\nlegendre_p forward+backward (autograd) vs torch.special forward alone: "
-            + ", ".join(f"{d} n={n}: {v:.1f}x faster" for (d, n), v in speedups.items())
+            "\nspeed-up of legendre_p forward+backward (autograd) vs torch.special forward alone: "
+            + ", ".join(f"{d} n={n}: {v:.1f}x" for (d, n), v in speedups.items())
         )
     return "\n".join(lines)
