@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from legendre_verify import accuracy
+from legendre_verify.legendre import accuracy
 
 
 class Accuracy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from legendre_verify import LegendrePolynomial3, legendre_p
+from legendre_verify.legendre import LegendrePolynomial3, legendre_p
 
 from .common import DEGREES, DEVICES, DTYPES, SIZES, make_input, sync, without_cuda
 

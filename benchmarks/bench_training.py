@@ -8,7 +8,8 @@ import math
 
 import torch
 
-from legendre_verify import LegendrePolynomial3, baselines, training
+from legendre_verify import baselines, training
+from legendre_verify.legendre import LegendrePolynomial3
 
 from .common import DEVICES, sync, without_cuda
 

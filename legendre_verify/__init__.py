@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from legendre_verify.functions import (
+from legendre_verify.legendre import (
     LegendrePolynomial,
     LegendrePolynomial3,
     LegendrePolynomialDerivative,

@@ -18,7 +18,7 @@ import torch
 from torch.utils import benchmark
 
 from legendre_verify import baselines
-from legendre_verify.functions import LegendrePolynomial3, legendre_p
+from legendre_verify.legendre import LegendrePolynomial3, legendre_p
 
 __all__ = ["Case", "Row", "cases", "format_table", "run", "speedups_over_special"]
 

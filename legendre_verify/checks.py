@@ -21,7 +21,7 @@ from torch.autograd.gradcheck import GradcheckError
 
 from legendre_verify.oracles import Oracle
 from legendre_verify.samples import Sample
-from legendre_verify.tolerances import verify_tolerance
+from legendre_verify.verification.tolerances import verify_tolerance
 
 __all__ = [
     "CHECKS",

@@ -48,7 +48,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _accuracy(args: argparse.Namespace) -> int:
-    from legendre_verify import accuracy
+    from legendre_verify.legendre import accuracy
 
     rows = accuracy.measure(
         degrees=range(args.max_degree + 1) if args.all_degrees else accuracy.DEFAULT_DEGREES,
@@ -145,7 +145,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _legendre_of(x: torch.Tensor, n: int) -> torch.Tensor:
-    from legendre_verify import legendre_p
+    from legendre_verify.legendre import legendre_p
 
     return legendre_p(x, n)
 
@@ -154,8 +154,8 @@ def _default(args: argparse.Namespace) -> int:
     """Verify the project's own P_0..P_10 and P3 and print one row per Function."""
     import sympy
 
-    from legendre_verify import LegendrePolynomial3
     from legendre_verify.driver import verify
+    from legendre_verify.legendre import LegendrePolynomial3
 
     subjects = [("LegendrePolynomial3", LegendrePolynomial3.apply, 3)]
     subjects += [

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from legendre_verify.functions import LegendrePolynomial3
+from legendre_verify.legendre import LegendrePolynomial3
 
 __all__ = ["METHODS", "FitResult", "fit", "resolve_device"]
 

@@ -1,28 +1,23 @@
-"""What "close enough" means, written down once.
+"""The Legendre library's error bounds, written down once.
 
-Every tolerance in the project is one of these formulas: a multiple of the dtype's unit roundoff
-times a scale that the function's conditioning sets. Nothing else in the package or the tests
-carries a literal tolerance.
+Every bound on P_n^{(k)} is a multiple of the dtype's unit roundoff times a scale that the
+polynomial's conditioning sets (its max on [-1, 1], attained at x = 1). :mod:`.accuracy` and the
+tests use them; :func:`eps` and :func:`ulp` come from the verifier's tolerances (torch only).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from legendre_verify.kernels import compute_dtype, value_at_one
+from legendre_verify.legendre.kernels import compute_dtype, value_at_one
+from legendre_verify.verification.tolerances import eps, ulp
 
 __all__ = [
     "HALF_ULPS",
     "LEGENDRE_ERROR_FACTOR",
-    "VERIFY_FACTOR",
-    "eps",
     "legendre_abs_tolerance",
     "legendre_allowed_error",
     "legendre_bound_at_one",
-    "ulp",
-    "verify_tolerance",
 ]
 
 #: Forward error of an n-step three-term recurrence is at most ~ (n+1) roundings of the
@@ -33,21 +28,6 @@ LEGENDRE_ERROR_FACTOR = 4
 #: float16/bfloat16 values of P_n on [-1, 1]: at most 2 ulps (the final rounding is half an
 #: ulp; the wider arithmetic before it must stay within the rest).
 HALF_ULPS = 2
-
-
-def eps(dtype: torch.dtype) -> float:
-    """Machine epsilon (spacing of floats at 1.0) of a floating dtype."""
-    return float(torch.finfo(dtype).eps)
-
-
-def ulp(value: float, dtype: torch.dtype) -> float:
-    """Spacing of ``dtype``'s floats at ``|value|`` (the subnormal spacing near zero)."""
-    info = torch.finfo(dtype)
-    tiny_step = float(info.smallest_normal) * float(info.eps)
-    if value == 0 or not math.isfinite(value):
-        return tiny_step
-    _, exponent = math.frexp(abs(value))  # |value| = m * 2**exponent, m in [0.5, 1)
-    return max(math.ldexp(float(info.eps), exponent - 1), tiny_step)
 
 
 def legendre_bound_at_one(n: int, k: int) -> float:
@@ -83,18 +63,3 @@ def legendre_allowed_error(
     if k == 0 and scale is None:
         return HALF_ULPS * ulp(true_value, dtype)
     return 0.5 * ulp(true_value, dtype) + legendre_abs_tolerance(n, k, wider, scale)
-
-
-#: verify(): allowed error = VERIFY_FACTOR * eps(dtype) * scale, where scale is the oracle's
-#: max over the domain of |D f| + sum_j |x_j d_j D f| for the quantity D f being checked. A
-#: stable evaluation errs by the result's rounding (eps |D f|) plus input-relative
-#: perturbations amplified by the condition number (eps sum |x_j d_j D f|), once per rounding
-#: step it takes: 16 leaves room for ~16 such steps (P_n's recurrence, measured above, needs
-#: 4(n+1) eps max|P_n| <= 16 eps (1 + n(n+1)/2) for every n >= 0). A derivative off by 1e-4, or
-#: a forward off by a constant, exceeds it by orders of magnitude in float64.
-VERIFY_FACTOR = 16
-
-
-def verify_tolerance(dtype: torch.dtype, scale: float) -> float:
-    """Absolute error verify() allows in ``dtype`` for a quantity of the given ``scale``."""
-    return VERIFY_FACTOR * eps(dtype) * scale

@@ -1,4 +1,4 @@
-"""P_n and its derivatives meet the error bounds of legendre_verify.tolerances, measured
+"""P_n and its derivatives meet the error bounds of legendre_verify.legendre.bounds, measured
 against the exact truth on a fixed sample that includes -1, 0, 1 and points within 1e-12 of +-1.
 (`legendre-verify accuracy` runs the same measurement on 10,000 points for the README.)"""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from legendre_verify import accuracy, kernels
+from legendre_verify.legendre import accuracy, kernels
 
 
 @pytest.mark.parametrize(

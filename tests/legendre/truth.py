@@ -1,5 +1,5 @@
 """The truth the tests compare against: the exact symbolic P_n^{(k)} and the error each point
-may have (all tolerances come from legendre_verify.tolerances)."""
+may have (all tolerances come from legendre_verify.legendre.bounds)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import functools
 import numpy as np
 import torch
 
-from legendre_verify import tolerances
-from legendre_verify.oracles import SymbolicOracle, legendre_oracle
+from legendre_verify.legendre import bounds
+from legendre_verify.legendre.accuracy import legendre_oracle
+from legendre_verify.oracles import SymbolicOracle
 
 
 @functools.cache
@@ -32,8 +33,8 @@ def allowed(x: torch.Tensor, n: int, k: int, dtype: torch.dtype | None = None) -
         scale = None
         if abs(xi) > 1:
             outer = oracle(n).derivative((k,), [np.array([abs(xi)])])[0]
-            scale = max(abs(outer), tolerances.legendre_bound_at_one(n, k))
-        out[index] = tolerances.legendre_allowed_error(float(exact[index]), n, k, dtype, scale)
+            scale = max(abs(outer), bounds.legendre_bound_at_one(n, k))
+        out[index] = bounds.legendre_allowed_error(float(exact[index]), n, k, dtype, scale)
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from legendre_verify import kernels
+from legendre_verify.legendre import kernels
 
 __all__ = [
     "LegendrePolynomial",

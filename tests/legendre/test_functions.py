@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from torch.func import grad, jacfwd, jacrev, vmap
 from truth import assert_matches_truth, truth
 
-from legendre_verify import (
+from legendre_verify import strategies as lst
+from legendre_verify.legendre import (
     LegendrePolynomial,
     LegendrePolynomial3,
     legendre_p,
     legendre_p_derivative,
 )
-from legendre_verify import strategies as lst
 
 P3 = LegendrePolynomial3.apply
 degrees = st.integers(0, 60)

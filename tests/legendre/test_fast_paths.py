@@ -9,7 +9,8 @@ import torch
 from conftest import broken_compile
 from truth import assert_matches_truth
 
-from legendre_verify import LegendrePolynomial3, kernels, legendre_p, verify
+from legendre_verify import verify
+from legendre_verify.legendre import LegendrePolynomial3, kernels, legendre_p
 
 N = kernels.COMPILE_MIN_NUMEL + 1001  # large enough for the compiled path, odd-sized tail
 
@@ -45,7 +46,7 @@ def test_large_tensor_paths_match_truth_and_eager(dtype, n, k):
     eager = _eager(kernels.legendre_derivative, x, n, k)
     eager_times = _eager(kernels.times_derivative, g, x, n, k)
     # the same recurrence, fused differently: within the bound each already meets
-    from legendre_verify.tolerances import legendre_abs_tolerance
+    from legendre_verify.legendre.bounds import legendre_abs_tolerance
 
     tol = legendre_abs_tolerance(n, k, dtype)
     torch.testing.assert_close(fast, eager, rtol=0, atol=2 * tol)

@@ -1,7 +1,7 @@
 """The numerics: Legendre polynomials and their derivatives by stable recurrences.
 
 Everything here is plain torch (no autograd wiring, no validation): one function per job,
-called by :mod:`legendre_verify.functions`.
+called by :mod:`legendre_verify.legendre.functions`.
 
 The k-th derivative of P_n is a Gegenbauer polynomial (DLMF 18.9.19)::
 

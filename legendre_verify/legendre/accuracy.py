@@ -8,15 +8,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from legendre_verify import tolerances
-from legendre_verify.functions import legendre_p_derivative
-from legendre_verify.oracles import legendre_oracle
+from legendre_verify.legendre import bounds
+from legendre_verify.legendre.functions import legendre_p_derivative
+from legendre_verify.verification.tolerances import ulp
 
-__all__ = ["AccuracyRow", "format_table", "measure", "sample_points", "worst"]
+if TYPE_CHECKING:
+    from legendre_verify.oracles import SymbolicOracle
+
+__all__ = ["AccuracyRow", "format_table", "legendre_oracle", "measure", "sample_points", "worst"]
 
 DEFAULT_DEGREES = (0, 1, 2, 3, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100)
 
@@ -50,9 +54,22 @@ def sample_points(
     return np.concatenate([special, rng.uniform(lo, hi, count - special.size)])
 
 
+def legendre_oracle(n: int) -> SymbolicOracle:
+    """The exact truth for P_n: the verifier's symbolic oracle of ``sympy.legendre(n, x)``.
+
+    sympy and the oracle are imported here, on first use, so that importing the Legendre
+    library costs torch alone.
+    """
+    import sympy
+
+    from legendre_verify.oracles import SymbolicOracle
+
+    return SymbolicOracle(lambda x: sympy.legendre(n, x), 1)
+
+
 def allowed_errors(truth: np.ndarray, n: int, k: int, dtype: torch.dtype) -> np.ndarray:
-    """The error each point may have (see :mod:`legendre_verify.tolerances`)."""
-    return np.array([tolerances.legendre_allowed_error(float(t), n, k, dtype) for t in truth.flat])
+    """The error each point may have (see :mod:`legendre_verify.legendre.bounds`)."""
+    return np.array([bounds.legendre_allowed_error(float(t), n, k, dtype) for t in truth.flat])
 
 
 def measure(
@@ -80,7 +97,7 @@ def measure(
                 ratio = np.divide(
                     error, allowed, out=np.where(error > 0, np.inf, 0.0), where=allowed > 0
                 )
-                ulps = error / np.array([tolerances.ulp(float(t), dtype) for t in truth])
+                ulps = error / np.array([ulp(float(t), dtype) for t in truth])
                 ratio[~in_range] = 0.0
                 worst = int(np.argmax(ratio))
                 rows.append(

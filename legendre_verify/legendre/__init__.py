@@ -1,0 +1,23 @@
+"""The Legendre library: P3 and P_n as differentiable autograd Functions (torch only).
+
+:mod:`.kernels` holds the recurrences (eager and compiled), :mod:`.functions` the Functions,
+:mod:`.bounds` their error bounds and :mod:`.accuracy` the table against the exact truth.
+"""
+
+from __future__ import annotations
+
+from legendre_verify.legendre.functions import (
+    LegendrePolynomial,
+    LegendrePolynomial3,
+    LegendrePolynomialDerivative,
+    legendre_p,
+    legendre_p_derivative,
+)
+
+__all__ = [
+    "LegendrePolynomial",
+    "LegendrePolynomial3",
+    "LegendrePolynomialDerivative",
+    "legendre_p",
+    "legendre_p_derivative",
+]
