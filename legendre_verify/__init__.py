@@ -1,8 +1,13 @@
 """legendre-verify: differentiable Legendre polynomials and property-based verification of
-custom ``torch.autograd.Function``s.
+custom ``torch.autograd.Function``s. Two parts that a reader should see as two:
 
-The numerics (:mod:`~legendre_verify.functions`) import torch alone; the verification parts
-(``verify``, ``strategies``, ``checks``: Hypothesis and sympy) are imported on first use.
+- :mod:`legendre_verify.verification`: the verifier (``verify``, its checks, oracles,
+  strategies, tolerances, mutant zoos); torch, Hypothesis and sympy, never the polynomials;
+- :mod:`legendre_verify.legendre`: P3 and P_n as autograd Functions and their kernels (torch
+  alone).
+
+Every public name is imported on first use, so ``from legendre_verify import verify`` loads
+no Legendre numerics, and ``from legendre_verify import legendre_p`` no Hypothesis or sympy.
 """
 
 from __future__ import annotations
@@ -10,22 +15,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from legendre_verify.legendre import (
-    LegendrePolynomial,
-    LegendrePolynomial3,
-    LegendrePolynomialDerivative,
-    legendre_p,
-    legendre_p_derivative,
-)
-
 if TYPE_CHECKING:
-    from legendre_verify import checks, oracles, strategies
-    from legendre_verify.driver import Report, VerificationError, verify
+    from legendre_verify.legendre import (
+        LegendrePolynomial,
+        LegendrePolynomial3,
+        LegendrePolynomialDerivative,
+        legendre_p,
+        legendre_p_derivative,
+    )
+    from legendre_verify.verification import checks, oracles, strategies, tolerances
+    from legendre_verify.verification.driver import verify
+    from legendre_verify.verification.oracles import OracleError
+    from legendre_verify.verification.report import CheckResult, Report, VerificationError
 
 __all__ = [
+    "CheckResult",
     "LegendrePolynomial",
     "LegendrePolynomial3",
     "LegendrePolynomialDerivative",
+    "OracleError",
     "Report",
     "VerificationError",
     "checks",
@@ -33,18 +41,33 @@ __all__ = [
     "legendre_p_derivative",
     "oracles",
     "strategies",
+    "tolerances",
     "verify",
 ]
 
 __version__ = "0.1.0"
 
+_VERIFICATION = "legendre_verify.verification"
 _LAZY = {
-    "verify": ("legendre_verify.driver", "verify"),
-    "VerificationError": ("legendre_verify.driver", "VerificationError"),
-    "Report": ("legendre_verify.driver", "Report"),
-    "checks": ("legendre_verify.checks", None),
-    "oracles": ("legendre_verify.oracles", None),
-    "strategies": ("legendre_verify.strategies", None),
+    "verify": (f"{_VERIFICATION}.driver", "verify"),
+    "VerificationError": (f"{_VERIFICATION}.report", "VerificationError"),
+    "Report": (f"{_VERIFICATION}.report", "Report"),
+    "CheckResult": (f"{_VERIFICATION}.report", "CheckResult"),
+    "OracleError": (f"{_VERIFICATION}.oracles", "OracleError"),
+    "checks": (f"{_VERIFICATION}.checks", None),
+    "oracles": (f"{_VERIFICATION}.oracles", None),
+    "strategies": (f"{_VERIFICATION}.strategies", None),
+    "tolerances": (f"{_VERIFICATION}.tolerances", None),
+    **{
+        name: ("legendre_verify.legendre", name)
+        for name in (
+            "LegendrePolynomial",
+            "LegendrePolynomial3",
+            "LegendrePolynomialDerivative",
+            "legendre_p",
+            "legendre_p_derivative",
+        )
+    },
 }
 
 
@@ -56,3 +79,7 @@ def __getattr__(name: str) -> Any:
     value = module if attr is None else getattr(module, attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
+import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -79,63 +80,53 @@ def _row_printer(width: int = 22) -> Callable[[Any], None]:
     return show
 
 
-def _resolve_target(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(
-            f"target must be MODULE:ATTR (e.g. legendre_verify:LegendrePolynomial3), got {spec!r}"
-        )
-    target: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        target = getattr(target, part)
-    if isinstance(target, type) and issubclass(target, torch.autograd.Function):
-        return target.apply
-    if not callable(target):
-        raise TypeError(f"{spec} is not callable")
-    return target
-
-
-def _symbolic_from_text(text: str, n: int | None) -> tuple[Callable[..., Any], int]:
-    import sympy
-
-    namespace = {"n": sympy.Integer(n)} if n is not None else {}
-    expr = sympy.sympify(text, locals=namespace)
-    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
-    if not symbols:
-        raise ValueError(f"--symbolic {text!r} has no variable (use x, or x and y, ...)")
-
-    def symbolic(*args: Any) -> Any:
-        return expr.subs(dict(zip(symbols, args, strict=True)), simultaneous=True)
-
-    return symbolic, len(symbols)
-
-
 def _check(args: argparse.Namespace) -> int:
-    from legendre_verify.driver import VerificationError, verify
+    from legendre_verify.verification.driver import verify
+    from legendre_verify.verification.oracles import OracleError
+    from legendre_verify.verification.targets import evaluate, resolve_target, symbolic_from_text
 
-    fn = _resolve_target(args.target)
+    fn, module = resolve_target(args.target)
+    options: dict[str, Any] = {}
     if args.n is not None:
         base, degree = fn, args.n
         fn = lambda *xs: base(*xs, degree)  # noqa: E731
         fn.__qualname__ = f"{args.target}(..., {degree})"
-    if args.symbolic is None:
-        raise ValueError("--symbolic EXPR is required (e.g. --symbolic 'legendre(n, x)' --n 5)")
-    symbolic, arity = _symbolic_from_text(args.symbolic, args.n)
+    if args.symbolic is not None:
+        options["symbolic"], options["arity"] = symbolic_from_text(args.symbolic, args.n)
+    if args.reference is not None:
+        options["reference"] = evaluate(args.reference, "--reference", module)
+    if args.example is not None:
+        example = evaluate(args.example, "--example", module)
+        options["example"] = example if isinstance(example, tuple) else (example,)
+        options.pop("arity", None)
+    if args.signature is not None:
+        options["signature"] = args.signature
     try:
         report = verify(
             fn,
-            symbolic=symbolic,
-            arity=arity,
+            **options,
             domain=tuple(args.domain),
             name=args.target,
             max_examples=args.max_examples,
             thorough=args.thorough,
             inductor=args.inductor,
             skip=args.skip,
-            progress=_row_printer(),
+            progress=None if args.quiet else _row_printer(),
+            raise_on_failure=False,
         )
-    except VerificationError as error:
-        print(f"\n{error}", file=sys.stderr)
+    except OracleError as error:
+        print(
+            f"legendre-verify check: the oracle failed (not the Function): {error}", file=sys.stderr
+        )
+        return 2
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.passed:
+        others = [r.name for r in report.failures[1:]]
+        suffix = f"\nother failing checks: {', '.join(others)}" if others else ""
+        print(f"\n{report.failures[0].details}{suffix}", file=sys.stderr)
         return 1
     print(
         f"{report.subject}: PASSED {sum(r.status == 'passed' for r in report.results)} checks "
@@ -154,8 +145,8 @@ def _default(args: argparse.Namespace) -> int:
     """Verify the project's own P_0..P_10 and P3 and print one row per Function."""
     import sympy
 
-    from legendre_verify.driver import verify
     from legendre_verify.legendre import LegendrePolynomial3
+    from legendre_verify.verification.driver import verify
 
     subjects = [("LegendrePolynomial3", LegendrePolynomial3.apply, 3)]
     subjects += [
@@ -194,39 +185,31 @@ def _default(args: argparse.Namespace) -> int:
 
 
 def _mutants(args: argparse.Namespace) -> int:
-    from legendre_verify.driver import verify
-    from legendre_verify.mutants import MUTANTS, plain_gradcheck_kills
+    from legendre_verify.verification.mutants import kill_rates
 
-    width = max(len(m.name) for m in MUTANTS)
     print(
-        f"{'mutant':<{width}}  {'verify()':<28}  {'gradcheck+gradgradcheck':<23}  bug class",
-        flush=True,
+        f"{'zoo':<11}  {'mutant':<34}  {'verify()':<34}  {'gradcheck+gradgradcheck':<23}  bug class"
     )
-    killed = plain = 0
-    for mutant in MUTANTS:
-        report = verify(
-            mutant.fn,
-            symbolic=mutant.symbolic,
-            name=mutant.name,
-            raise_on_failure=False,
-            fail_fast=True,
-            max_examples=args.max_examples,
-        )
-        by = report.failures[0].name if report.failures else None
-        baseline = plain_gradcheck_kills(mutant)
-        killed += by is not None
-        plain += baseline
+
+    def show(r: Any) -> None:
+        by = f"killed by {r.killed_by}" if r.killed_by else "SURVIVED"
+        plain = "killed" if r.baseline else "missed"
         print(
-            f"{mutant.name:<{width}}  {'killed by ' + by if by else 'SURVIVED':<28}  "
-            f"{'killed' if baseline else 'missed':<23}  {mutant.bug}",
-            flush=True,
+            f"{r.zoo:<11}  {r.mutant.name:<34}  {by:<34}  {plain:<23}  {r.mutant.bug}", flush=True
         )
-    total = len(MUTANTS)
-    print(
-        f"\nkill rate: verify() {killed}/{total} ({100 * killed / total:.0f}%), "
-        f"plain gradcheck + gradgradcheck {plain}/{total} ({100 * plain / total:.0f}%)"
-    )
-    return 0 if killed == total else 1
+
+    results = kill_rates(args.zoo, max_examples=args.max_examples, progress=show)
+    print()
+    for zoo in dict.fromkeys(r.zoo for r in results):
+        rows = [r for r in results if r.zoo == zoo]
+        killed = sum(r.killed_by is not None for r in rows)
+        plain = sum(r.baseline for r in rows)
+        total = len(rows)
+        print(
+            f"kill rate ({zoo}): verify() {killed}/{total} ({100 * killed / total:.0f}%), "
+            f"plain gradcheck + gradgradcheck {plain}/{total} ({100 * plain / total:.0f}%)"
+        )
+    return 0 if all(r.killed_by for r in results) else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -284,12 +267,34 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--max-degree", type=int, default=100)
     acc.set_defaults(run=_accuracy)
     check = commands.add_parser(
-        "check", help="verify any autograd Function against a sympy expression"
+        "check",
+        help="verify any autograd Function (or callable, or custom op); exit 0 passed, 1 failed, "
+        "2 misuse",
     )
-    check.add_argument("target", metavar="MODULE:ATTR", help="a Function class or a callable")
+    check.add_argument(
+        "target",
+        metavar="TARGET",
+        help="MODULE:NAME or path/to/file.py:NAME: a Function class, a callable or a custom op",
+    )
     check.add_argument(
         "--symbolic", metavar="EXPR", help="sympy expression of the truth, e.g. 'exp(x)'"
     )
+    check.add_argument(
+        "--reference",
+        metavar="EXPR",
+        help="Python expression for plain-torch truth with fn's signature, e.g. "
+        "'F.linear' or 'lambda x: torch.sort(x)' (torch, F, st, math and the target's module "
+        "in scope)",
+    )
+    check.add_argument(
+        "--example",
+        metavar="EXPR",
+        help="Python expression for one call's arguments, e.g. "
+        "'(torch.ones(3, 4), torch.ones(5, 4), torch.ones(5))'",
+    )
+    check.add_argument("--signature", metavar="SIG", help="gufunc signature, e.g. '(m,n),(n)->(m)'")
+    check.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    check.add_argument("--quiet", action="store_true", help="no per-check rows")
     check.add_argument("--domain", nargs=2, type=float, default=(-1.0, 1.0), metavar=("LO", "HI"))
     check.add_argument("--n", type=int, help="pass N as the last argument (and as n in EXPR)")
     check.add_argument("--max-examples", type=int, default=None, help="examples per check")
@@ -298,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--skip", nargs="*", default=(), metavar="CHECK", help="checks to leave out")
     check.set_defaults(run=_check)
     mutants = commands.add_parser("mutants", help="kill rate of verify() vs plain gradcheck")
+    mutants.add_argument(
+        "--zoo", action="append", choices=["elementwise", "general"], help="default: both"
+    )
     mutants.add_argument("--max-examples", type=int, default=None, help="examples per check")
     mutants.set_defaults(run=_mutants)
     bench = commands.add_parser("bench", help="time each implementation: ratios to clone()")

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from legendre_verify.samples import Sample
+from legendre_verify.verification.samples import Sample
+from legendre_verify.verification.signature import CallSpec
 
 __all__ = [
     "FLOAT_DTYPES",
     "LAYOUTS",
     "available_devices",
+    "calls",
     "devices",
     "dtypes",
+    "edge_calls",
     "edge_values",
     "grad_outputs",
     "layouts",
@@ -83,6 +87,12 @@ def _inward(lo: float, hi: float, dtype: torch.dtype) -> tuple[float, float]:
     if hi_d > hi:
         hi_d = torch.nextafter(ends[1], ends[0]).item()
     return lo_d, hi_d
+
+
+def _has_subnormals(lo: float, hi: float) -> bool:
+    """Does [lo, hi] hold a float64 subnormal? (Hypothesis refuses ``allow_subnormal`` else.)"""
+    tiny = float(torch.finfo(torch.float64).smallest_normal)
+    return max(lo, -tiny) < min(hi, tiny)
 
 
 def edge_values(domain: Sequence[float], dtype: torch.dtype, ulps: int = 3) -> list[float]:
@@ -174,11 +184,13 @@ def tensors(
     layout: str | st.SearchStrategy[str] = "contiguous",
     domain: Sequence[float] = (-1.0, 1.0),
     edges: bool = True,
+    unique: bool = False,
 ) -> torch.Tensor:
     """Tensors with values in the closed ``domain``, edge values included when ``edges``.
 
     Every argument takes a value or a strategy. Values are exactly representable in ``dtype``
     and never leave the domain. ``layout="expanded"`` yields a tensor with a stride-0 dimension.
+    ``unique``: no two elements equal (no ties for finite differences to straddle).
     """
     lo, hi = _check_domain(domain)
     dtype = _check_dtype(draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype)
@@ -196,10 +208,12 @@ def tensors(
         expand_dim = draw(st.integers(0, len(shape) - 1))
     base_shape = tuple(1 if i == expand_dim else s for i, s in enumerate(shape))
     width = {torch.float16: 16, torch.float32: 32}.get(dtype, 64)
-    elements = st.floats(lo_d, hi_d, width=width, allow_subnormal=width == 64)
+    elements = st.floats(
+        lo_d, hi_d, width=width, allow_subnormal=width == 64 and _has_subnormals(lo_d, hi_d)
+    )
     if edges:
         elements = st.one_of(elements, st.sampled_from(edge_values((lo_d, hi_d), dtype)))
-    array = draw(hnp.arrays(np.float64, base_shape, elements=elements))
+    array = draw(hnp.arrays(np.float64, base_shape, elements=elements, unique=unique))
     values = torch.from_numpy(array).to(dtype).clamp_(lo_d, hi_d).to(device)
     if expand_dim is not None:
         return values.expand(shape)
@@ -260,4 +274,139 @@ def samples(
         requires_grad = (True,) * arity
     elif isinstance(requires_grad, st.SearchStrategy):
         requires_grad = draw(requires_grad)
-    return Sample(inputs, grad_output, second, tuple(requires_grad))
+    return Sample.elementwise(inputs, grad_output, second, tuple(requires_grad))
+
+
+def _value_or_draw(draw: st.DrawFn, value: Any, label: str) -> Any:
+    return draw(value, label=label) if isinstance(value, st.SearchStrategy) else value
+
+
+@st.composite
+def calls(
+    draw: st.DrawFn,
+    spec: CallSpec,
+    *,
+    dtype: torch.dtype | st.SearchStrategy[torch.dtype] = torch.float64,
+    device: str | torch.device | st.SearchStrategy[torch.device] = "cpu",
+    layout: str | st.SearchStrategy[str] = "contiguous",
+    domain: Sequence[float] = (-1.0, 1.0),
+    edges: bool = True,
+    small: bool = False,
+    requires_grad: tuple[bool, ...] | st.SearchStrategy[tuple[bool, ...]] | None = None,
+) -> Sample:
+    """A :class:`~legendre_verify.verification.samples.Sample` of a call described by ``spec``:
+    named sizes drawn (0 and 1 included; ``small``: 1 to 3, for finite differences), loop
+    dimensions where the signature has them, floating tensors with values in ``domain`` (each
+    its own ``layout`` draw), strategies in the example drawn, other arguments as given, and
+    cotangents and tangents in [-2, 2]."""
+    dtype = _value_or_draw(draw, dtype, "dtype")
+    device = torch.device(_value_or_draw(draw, device, "device"))
+    signature = spec.signature
+    sizes = {
+        name: draw(st.integers(1 if small else 0, 3 if small else 4), label=f"size {name}")
+        for name in signature.names
+    }
+    loop: tuple[int, ...] = ()
+    if signature.loop:
+        most = 4 if spec.elementwise else 2
+        loop = draw(
+            shapes(min_dims=1, max_dims=2, min_side=1, max_side=3)
+            if small
+            else shapes(max_dims=most, max_side=5 if spec.elementwise else 3),
+            label="loop shape",
+        )
+    args = []
+    for i, value in enumerate(spec.args):
+        if i in spec.diff:
+            core = signature.inputs[spec.diff.index(i)]
+            value = draw(
+                tensors(
+                    dtype=dtype,
+                    shape=signature.shape(core, sizes, loop),
+                    device=device,
+                    layout=layout,
+                    domain=domain,
+                    edges=edges,
+                    unique=small,
+                ),
+                label=f"argument {i}",
+            )
+        else:
+            value = _value_or_draw(draw, value, f"argument {i}")
+            if isinstance(value, torch.Tensor):
+                value = value.to(device)
+        args.append(value)
+    kwargs = {k: _value_or_draw(draw, v, f"keyword {k}") for k, v in spec.kwargs.items()}
+    grads = tuple(
+        draw(
+            tensors(
+                dtype=dtype,
+                shape=signature.shape(signature.outputs[k], sizes, loop),
+                device=device,
+                layout=layout,
+                domain=(-2.0, 2.0),
+            ),
+            label=f"grad_output {k}",
+        )
+        for k in spec.differentiable_outputs
+    )
+    tangents = tuple(
+        draw(
+            tensors(dtype=dtype, shape=tuple(args[i].shape), device=device, domain=(-2.0, 2.0)),
+            label=f"tangent {i}",
+        )
+        for i in spec.diff
+    )
+    if requires_grad is None:
+        requires_grad = (True,) * len(spec.diff)
+    requires_grad = tuple(_value_or_draw(draw, requires_grad, "requires_grad"))
+    return Sample(tuple(args), spec.diff, grads, tangents, requires_grad, kwargs)
+
+
+@st.composite
+def edge_calls(
+    draw: st.DrawFn,
+    spec: CallSpec,
+    dtypes: Sequence[torch.dtype],
+    devices: Sequence[torch.device],
+    domain: Sequence[float],
+) -> Sample:
+    """One call per dtype and device whose floating tensors hold the domain's edge values:
+    for an elementwise Function every combination of edges across its inputs; otherwise each
+    input at the example's shapes filled with the edges in turn (shifted per input)."""
+    dtype = draw(st.sampled_from(list(dtypes)))
+    device = draw(st.sampled_from(list(devices)))
+    axis = torch.tensor(edge_values(domain, dtype), dtype=torch.float64)
+    n = len(spec.diff)
+    if spec.elementwise:
+        grids = torch.meshgrid(*([axis] * n), indexing="ij")
+        inputs = [g.reshape(-1) for g in grids]
+    else:
+        shapes_ = [
+            spec.signature.shape(core, spec.example_sizes, ()) for core in spec.signature.inputs
+        ]
+        inputs = []
+        for j, shape in enumerate(shapes_):
+            count = math.prod(shape)
+            index = (torch.arange(count) + j) % len(axis)
+            inputs.append(axis[index].reshape(shape))
+    inputs = [x.to(dtype=dtype, device=device) for x in inputs]
+    args = [
+        (a.to(device) if isinstance(a, torch.Tensor) else a)
+        for a in (draw(a) if isinstance(a, st.SearchStrategy) else a for a in spec.args)
+    ]
+    sample = Sample(tuple(args), spec.diff, (), (), (True,) * n)
+    sample = sample.with_inputs(inputs)
+    out_shapes = spec.output_shapes([tuple(x.shape) for x in inputs])
+    grads = tuple(
+        torch.ones(out_shapes[k], dtype=dtype, device=device) for k in spec.differentiable_outputs
+    )
+    kwargs = {k: _value_or_draw(draw, v, f"keyword {k}") for k, v in spec.kwargs.items()}
+    return Sample(
+        sample.args,
+        spec.diff,
+        grads,
+        tuple(torch.ones_like(x) for x in inputs),
+        (True,) * n,
+        kwargs,
+    )

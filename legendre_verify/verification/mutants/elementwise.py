@@ -1,17 +1,17 @@
-"""The mutant zoo: deliberately wrong versions of P3, one per bug class that real projects
-shipped. ``verify`` must reject every one; plain ``gradcheck`` + ``gradgradcheck`` on one random
-float64 input misses most (``legendre-verify mutants`` prints both kill rates)."""
+"""The elementwise zoo: deliberately wrong versions of P3 (the tutorial's Function, written
+here on its own: test data, not the Legendre library), one per bug class that real projects
+shipped. ``verify`` must reject every one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import sympy
 import torch
 
-__all__ = ["MUTANTS", "Mutant", "plain_gradcheck_kills"]
+from legendre_verify.verification.mutants.base import Mutant
+
+__all__ = ["ELEMENTWISE_MUTANTS"]
 
 
 def p3(x: torch.Tensor) -> torch.Tensor:
@@ -268,22 +268,12 @@ class SavesOnlyWhatNeedsGrad(_TwoInputs):
         ctx.save_for_backward(*(t for t in inputs if t.requires_grad))  # "saves memory"
 
 
-@dataclass(frozen=True)
-class Mutant:
-    """A wrong Function, the bug class it stands for, and the truth it should have met."""
-
-    name: str
-    bug: str
-    fn: Callable[..., torch.Tensor]
-    symbolic: Callable[..., Any]
-
-
 def _p3_symbolic(x):
     return sympy.legendre(3, x)
 
 
-MUTANTS: list[Mutant] = [
-    Mutant(cls.__name__, bug, cls.apply, _p3_symbolic)
+ELEMENTWISE_MUTANTS: list[Mutant] = [
+    Mutant(cls.__name__, bug, cls.apply, {"symbolic": _p3_symbolic})
     for cls, bug in [
         (ForwardOffset, "forward off by a constant (finite differences agree with backward)"),
         (DerivativeOff1e4, "derivative off by 1e-4 relative (under gradcheck's rtol)"),
@@ -315,24 +305,6 @@ MUTANTS: list[Mutant] = [
         "SavesOnlyWhatNeedsGrad",
         "crashes when only some inputs require grad",
         SavesOnlyWhatNeedsGrad.apply,
-        lambda x, y: sympy.legendre(3, x) * y,
+        {"symbolic": lambda x, y: sympy.legendre(3, x) * y},
     )
 ]
-
-
-def plain_gradcheck_kills(mutant: Mutant, seed: int = 0) -> bool:
-    """Does plain gradcheck + gradgradcheck on one random float64 input (default settings,
-    values uniform on [-1, 1], shape (8,)) reject the mutant? (The baseline verify must beat.)"""
-    generator = torch.Generator().manual_seed(seed)
-    arity = mutant.fn.__self__.forward.__code__.co_argcount
-    inputs = tuple(
-        (torch.rand(8, dtype=torch.float64, generator=generator) * 2 - 1).requires_grad_(True)
-        for _ in range(arity)
-    )
-    try:
-        return not (
-            torch.autograd.gradcheck(mutant.fn, inputs)
-            and torch.autograd.gradgradcheck(mutant.fn, inputs)
-        )
-    except Exception:  # GradcheckError, or the mutant crashed: either way it was caught
-        return True

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from legendre_verify.oracles import SymbolicOracle, legendre_oracle
+from legendre_verify.legendre.accuracy import legendre_oracle
+from legendre_verify.verification.oracles import SymbolicOracle
 
 points = hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-4, 4))
 

@@ -1,0 +1,147 @@
+"""Checks beyond first-order reverse mode: double backward, forward-mode AD (against the truth,
+and against backward by transposition), gradgradcheck."""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.gradcheck import GradcheckError
+
+from legendre_verify.verification.checks.base import (
+    Failures,
+    call,
+    compare,
+    float_call,
+    input_label,
+    pairs,
+    register,
+    tolerances,
+    vjp,
+)
+from legendre_verify.verification.checks.gradients import gradcheck_inputs
+from legendre_verify.verification.oracles import as_float64
+from legendre_verify.verification.samples import Sample
+from legendre_verify.verification.subject import Capability, Subject
+
+
+@register(needs=[Capability.TRUTH, Capability.DOUBLE_BACKWARD])
+def second_order(subject: Subject, sample: Sample) -> Failures:
+    """Double backward with random grad_outputs and directions equals the oracle's second
+    derivatives (catches backwards built from non-differentiable or wrong operations, second
+    derivatives silently None)."""
+    outs, leaves = call(subject, sample)
+    chosen, cotangents = pairs(subject, outs, sample.grad_outputs)
+    wanted = [x for x in leaves if x.requires_grad]
+    if not wanted:
+        return []
+    if not chosen:
+        return ["no differentiable output requires grad although inputs do"]
+    firsts = torch.autograd.grad(chosen, wanted, cotangents, create_graph=True, allow_unused=True)
+    us = [u for u, rg in zip(sample.tangents, sample.requires_grad, strict=True) if rg]
+    terms = [
+        (f * u).sum() for f, u in zip(firsts, us, strict=True) if f is not None and f.requires_grad
+    ]
+    seconds = (
+        torch.autograd.grad(sum(terms), wanted, allow_unused=True)
+        if terms
+        else [None] * len(wanted)
+    )
+    got = iter(
+        torch.zeros_like(x) if s is None else s for x, s in zip(wanted, seconds, strict=True)
+    )
+    results = [next(got) if x.requires_grad else None for x in leaves]
+    s64 = as_float64(sample)
+    failures: Failures = []
+    for oracle in subject.truths:
+        expected = oracle.ask("vhp", s64)
+        allowed = tolerances(subject, oracle, "vhp", sample)
+        for j, (g, e) in enumerate(zip(results, expected, strict=True)):
+            if g is not None:
+                failures += compare(
+                    f"{oracle.name} second derivative ({input_label(subject, j)})",
+                    g,
+                    e,
+                    allowed[j],
+                )
+    return failures
+
+
+def _jvp(subject: Subject, sample: Sample) -> tuple[tuple, tuple]:
+    primals = tuple(x.detach() for x in sample.inputs)
+    tangents = tuple(u.detach() for u in sample.tangents)
+    return torch.func.jvp(float_call(subject, sample), primals, tangents)
+
+
+@register(needs=[Capability.TRUTH, Capability.FORWARD_AD])
+def forward_ad(subject: Subject, sample: Sample) -> Failures:
+    """Forward-mode AD (the Function's jvp) equals the oracle's directional derivative
+    (catches a wrong or missing jvp, which reverse-mode tests never run)."""
+    values, tangents = _jvp(subject, sample)
+    s64 = as_float64(sample)
+    diff_outputs = subject.spec.differentiable_outputs
+    failures: Failures = []
+    for oracle in subject.truths:
+        outs = oracle.ask("outputs", s64)
+        allowed = tolerances(subject, oracle, "outputs", sample)
+        for k, v in enumerate(values):
+            index = diff_outputs[k]
+            failures += compare(
+                f"{oracle.name} jvp value (output {index})", v, outs[index], allowed[index]
+            )
+        expected = oracle.ask("jvp", s64)
+        allowed_t = tolerances(subject, oracle, "jvp", sample)
+        for k, (t, e) in enumerate(zip(tangents, expected, strict=True)):
+            failures += compare(
+                f"{oracle.name} jvp tangent (output {diff_outputs[k]})", t, e, allowed_t[k]
+            )
+    return failures
+
+
+@register(needs=[Capability.FORWARD_AD])
+def transposition(subject: Subject, sample: Sample) -> Failures:
+    """Forward and reverse mode agree by the transposition identity <u, J^T v> = <J u, v>, with
+    no oracle needed (catches a jvp or a backward that is wrong while the other is right)."""
+    _, ju = _jvp(subject, sample)
+    _, jtv = vjp(subject, sample)
+    grads = sample.grad_outputs
+    left = sum(
+        float((u.double() * g.double()).sum())
+        for u, g in zip(sample.tangents, jtv, strict=True)
+        if g is not None
+    )
+    right = sum(
+        float((t.double() * v.double()).sum())
+        for t, v in zip(ju, grads, strict=True)
+        if v is not None
+    )
+    yard = subject.yardstick
+    allowed = sum(
+        float(u.double().abs().sum()) * tol
+        for u, tol in zip(sample.tangents, tolerances(subject, yard, "vjp", sample), strict=True)
+    ) + sum(
+        float(v.double().abs().sum()) * tol
+        for v, tol in zip(grads, tolerances(subject, yard, "jvp", sample), strict=True)
+        if v is not None
+    )
+    return compare(
+        "<u, J^T v> (backward) vs <J u, v> (forward-mode AD)",
+        torch.tensor(left),
+        torch.tensor(right),
+        allowed,
+    )
+
+
+@register(small=True, cost=5, needs=[Capability.DOUBLE_BACKWARD])
+def gradgradcheck(subject: Subject, sample: Sample) -> Failures:
+    """torch.autograd.gradgradcheck in float64: double backward against finite differences."""
+    caps = subject.capabilities
+    s64 = sample.mapped(lambda t: t.detach().double())
+    try:
+        torch.autograd.gradgradcheck(
+            float_call(subject, s64),
+            gradcheck_inputs(s64),
+            check_fwd_over_rev=Capability.FORWARD_AD in caps,
+            check_batched_grad=Capability.VMAP in caps,
+        )
+    except GradcheckError as error:
+        return [f"gradgradcheck failed: {str(error).strip()[:2000]}"]
+    return []

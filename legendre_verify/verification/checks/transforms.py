@@ -1,0 +1,111 @@
+"""Checks under torch's function transforms: vmap, torch.compile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from legendre_verify.verification.checks.base import (
+    DtypeDraw,
+    Failures,
+    compare,
+    float_call,
+    input_label,
+    register,
+    tolerances,
+    vjp,
+)
+from legendre_verify.verification.oracles import as_float64, unit
+from legendre_verify.verification.samples import Sample
+from legendre_verify.verification.subject import Capability, Subject
+
+
+@register(needs=[Capability.VMAP], small=True)
+def vmap(subject: Subject, sample: Sample) -> Failures:
+    """torch.func.vmap of the Function over a batch of two calls, and (one input) of its
+    gradient, agree with the unbatched calls (catches wrong vmap rules and batch-dimension
+    mix-ups)."""
+    f = float_call(subject, sample)
+    inputs = [x.detach() for x in sample.inputs]
+    others = [x.flip(list(range(x.dim()))) for x in inputs]
+    batched = torch.func.vmap(f)(
+        *(torch.stack([x, y]) for x, y in zip(inputs, others, strict=True))
+    )
+    yard = subject.yardstick
+    failures: Failures = []
+    for b, xs in enumerate((inputs, others)):
+        direct = f(*xs)
+        allowed = tolerances(subject, yard, "outputs", sample.with_inputs(xs))
+        for k, (got, want) in enumerate(zip(batched, direct, strict=True)):
+            index = subject.spec.differentiable_outputs[k]
+            failures += compare(
+                f"vmap output {index}, batch element {b}, vs an unbatched call",
+                got[b],
+                want.detach().cpu().double(),
+                allowed[index],
+            )
+    if subject.elementwise and subject.arity == 1 and sample.shape:
+        per_element = torch.func.vmap(torch.func.grad(lambda t: subject.fn(t.reshape(())).sum()))
+        got = per_element(inputs[0].reshape(-1)).reshape(sample.shape)
+        s64 = as_float64(sample)
+        for oracle in subject.truths:
+            expected = oracle._at(s64, unit(0, 1)) if hasattr(oracle, "_at") else None
+            if expected is None:
+                continue
+            failures += compare(
+                f"vmap(grad) vs {oracle.name} derivative",
+                got,
+                expected,
+                tolerances(subject, oracle, "vjp", _unit_cotangent(sample))[0],
+            )
+    return failures
+
+
+def _unit_cotangent(sample: Sample) -> Sample:
+    from dataclasses import replace
+
+    return replace(sample, grad_outputs=(torch.ones_like(sample.inputs[0]),))
+
+
+def _compile_check(backend: str) -> Callable[[Subject, Sample], Failures]:
+    def run(subject: Subject, sample: Sample) -> Failures:
+        eager_outs, eager_grads = vjp(subject, sample)
+        # Past dynamo's recompile limit (8 by default: dtypes x shapes exceed it) torch.compile
+        # silently runs eager, and the check would compare eager with eager.
+        with torch._dynamo.config.patch(**{_RECOMPILE_LIMIT: 1024}):
+            outs, grads = vjp(subject, sample, fn=subject.compiled(backend))
+        yard = subject.yardstick
+        allowed = tolerances(subject, yard, "outputs", sample)
+        failures: Failures = []
+        for k, (o, e) in enumerate(zip(outs, eager_outs, strict=True)):
+            failures += compare(
+                f"torch.compile({backend}) output {k} vs eager", o, e.detach().cpu(), allowed[k]
+            )
+        allowed = tolerances(subject, yard, "vjp", sample)
+        for i, (g, e) in enumerate(zip(grads, eager_grads, strict=True)):
+            if e is not None:
+                failures += compare(
+                    f"torch.compile({backend}) gradient of {input_label(subject, i)} vs eager",
+                    g,
+                    e.cpu().double(),
+                    allowed[i],
+                )
+        return failures
+
+    return run
+
+
+_RECOMPILE_LIMIT = next(
+    n for n in ("recompile_limit", "cache_size_limit") if hasattr(torch._dynamo.config, n)
+)
+
+compile_aot_eager = _compile_check("aot_eager")
+compile_aot_eager.__doc__ = """torch.compile (aot_eager backend: dynamo + AOTAutograd, where
+    custom-Function compile bugs live) gives eager's values and gradients."""
+register(name="compile", dtypes=DtypeDraw.ALL, cost=2)(compile_aot_eager)
+
+compile_inductor = _compile_check("inductor")
+compile_inductor.__doc__ = """torch.compile with inductor (generated kernels) gives eager's
+    values and gradients; opt-in, as a cold compile costs ~20 s."""
+register(name="inductor", dtypes=DtypeDraw.ALL, cost=10, default=False)(compile_inductor)

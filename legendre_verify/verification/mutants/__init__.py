@@ -1,0 +1,110 @@
+"""The mutant zoos: deliberately wrong Functions, one per bug class, that ``verify`` must
+reject. ``elementwise`` holds wrong P3s; ``general`` wrong linear, normalisation, sort,
+gradient-reversal, scatter and multi-output Functions. :func:`kill_rates` runs ``verify`` and
+the baseline (plain ``gradcheck`` + ``gradgradcheck`` on the example) on each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from legendre_verify.verification.mutants.base import Mutant
+
+__all__ = ["Mutant", "MutantResult", "kill_rates", "plain_gradcheck_kills", "zoos"]
+
+
+def zoos() -> dict[str, list[Mutant]]:
+    """Every zoo by name (imported on first use)."""
+    from legendre_verify.verification.mutants.elementwise import ELEMENTWISE_MUTANTS
+    from legendre_verify.verification.mutants.general import GENERAL_MUTANTS
+
+    return {"elementwise": ELEMENTWISE_MUTANTS, "general": GENERAL_MUTANTS}
+
+
+def _example(mutant: Mutant, seed: int) -> tuple[Any, ...]:
+    """The baseline's input: the mutant's example, or 8 uniform values per elementwise input."""
+    if "example" in mutant.options:
+        from legendre_verify.verification.subject import _concrete
+
+        return tuple(_concrete(a) for a in mutant.options["example"])
+    generator = torch.Generator().manual_seed(seed)
+    cls = mutant.fn.__self__
+    arity = cls.forward.__code__.co_argcount - (
+        0 if cls.setup_context is not torch.autograd.Function.setup_context else 1
+    )
+    return tuple(
+        torch.rand(8, dtype=torch.float64, generator=generator) * 2 - 1 for _ in range(arity)
+    )
+
+
+def plain_gradcheck_kills(mutant: Mutant, seed: int = 0) -> bool:
+    """Does plain gradcheck + gradgradcheck (default settings, float64) on one input reject the
+    mutant? The input: its example, or 8 values uniform on [-1, 1] per elementwise input. (The
+    baseline verify must beat.)"""
+    args = list(_example(mutant, seed))
+    floats = [
+        i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.is_floating_point()
+    ]
+    leaves = tuple(args[i].detach().double().requires_grad_(True) for i in floats)
+
+    def f(*xs: torch.Tensor) -> Any:
+        merged = list(args)
+        for i, x in zip(floats, xs, strict=True):
+            merged[i] = x
+        out = mutant.fn(*merged, **mutant.options.get("kwargs", {}) or {})
+        outs = out if isinstance(out, tuple) else (out,)
+        return tuple(o for o in outs if o.is_floating_point())
+
+    try:
+        return not (torch.autograd.gradcheck(f, leaves) and torch.autograd.gradgradcheck(f, leaves))
+    except Exception:  # GradcheckError, or the mutant crashed: either way it was caught
+        return True
+
+
+@dataclass
+class MutantResult:
+    """One mutant's outcome: the first check of ``verify`` that killed it (None: survived),
+    and whether the baseline caught it."""
+
+    zoo: str
+    mutant: Mutant
+    killed_by: str | None
+    baseline: bool
+
+
+def kill_rates(
+    names: Iterable[str] | None = None,
+    max_examples: int | None = None,
+    progress: Callable[[MutantResult], None] | None = None,
+) -> list[MutantResult]:
+    """Run ``verify`` (fail-fast) and the baseline on every mutant of the named zoos."""
+    from legendre_verify.verification.driver import verify
+
+    all_zoos = zoos()
+    chosen = list(all_zoos) if names is None else list(names)
+    unknown = sorted(set(chosen) - set(all_zoos))
+    if unknown:
+        raise ValueError(f"unknown zoo(s) {unknown}; known: {list(all_zoos)}")
+    results = []
+    for zoo in chosen:
+        for mutant in all_zoos[zoo]:
+            report = verify(
+                mutant.fn,
+                **mutant.verify_kwargs(),
+                raise_on_failure=False,
+                fail_fast=True,
+                max_examples=max_examples,
+            )
+            result = MutantResult(
+                zoo,
+                mutant,
+                report.failures[0].name if report.failures else None,
+                plain_gradcheck_kills(mutant),
+            )
+            results.append(result)
+            if progress is not None:
+                progress(result)
+    return results

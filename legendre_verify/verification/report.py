@@ -1,0 +1,84 @@
+"""What ``verify()`` returns and raises: one :class:`CheckResult` per check, the
+:class:`Report` that holds them, and :class:`VerificationError` for a Function that failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["CheckResult", "Report", "VerificationError"]
+
+
+@dataclass
+class CheckResult:
+    """How one check went: ``passed``, ``failed`` or ``skipped`` (with the reason)."""
+
+    name: str
+    status: str
+    examples: int
+    seconds: float
+    message: str = ""
+    doc: str = ""
+    #: the whole failure text (shrunk sample, reproduce snippet) of a failed check
+    details: str = ""
+
+
+@dataclass
+class Report:
+    """The outcome of ``verify``: one :class:`CheckResult` per check, in the order run, and
+    notes on how the subject was understood (oracles used, capabilities probed)."""
+
+    subject: str
+    results: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status != "failed" for r in self.results)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def skipped_for_truth(self) -> list[str]:
+        """Checks skipped because no oracle knew the truth."""
+        return [r.name for r in self.results if r.status == "skipped" and "truth" in r.message]
+
+    def format_table(self) -> str:
+        """A plain-text table: check, status, examples tried, seconds; then the notes."""
+        width = max([len(r.name) for r in self.results] + [5])
+        lines = [f"{'check':<{width}}  {'status':<7}  {'examples':>8}  {'seconds':>7}"]
+        for r in self.results:
+            note = f"  {r.message}" if r.status == "skipped" else ""
+            lines.append(
+                f"{r.name:<{width}}  {r.status:<7}  {r.examples:>8}  {r.seconds:>7.2f}{note}"
+            )
+        lines += [f"note: {n}" for n in self.notes]
+        failed = len(self.failures)
+        lines.append(
+            f"{self.subject}: {'PASSED' if not failed else f'FAILED {failed} check(s)'} "
+            f"in {self.seconds:.1f} s"
+        )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The report as plain data (for ``--json``)."""
+        return {
+            "subject": self.subject,
+            "passed": self.passed,
+            "seconds": self.seconds,
+            "notes": list(self.notes),
+            "checks": [r.__dict__.copy() for r in self.results],
+        }
+
+    def __str__(self) -> str:
+        return self.format_table()
+
+
+class VerificationError(AssertionError):
+    """A check failed; the message holds the shrunk minimal sample and how to reproduce it."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
