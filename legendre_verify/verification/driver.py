@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -256,6 +257,33 @@ def verify(
     return report
 
 
+@contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis draws, now and then, constants it finds in the *user's* loaded modules
+    (``hypothesis.internal.conjecture.providers``): then the same derandomized verify() draws
+    differently depending on what else was imported. Turn that off while verify() draws (a
+    private API: where it is not there, nothing to turn off)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    constants = getattr(providers, "Constants", None)
+    if original is None or cache is None or constants is None:  # pragma: no cover
+        yield
+        return
+    empty = constants()
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.cache.clear()
+
+
 def run_one(
     check: Check,
     subject: Subject,
@@ -286,7 +314,8 @@ def run_one(
         report_multiple_bugs=False,
     )
     try:
-        minimal = find(_strategy(check, subject, dtypes, devices), fails, settings=config)
+        with _without_local_constants():
+            minimal = find(_strategy(check, subject, dtypes, devices), fails, settings=config)
     except (NoSuchExample, Unsatisfiable):
         return CheckResult(check.name, "passed", tried, 0.0, doc=check.doc)
     except MissingDerivative as error:

@@ -42,6 +42,7 @@ class Capability(enum.Enum):
     TRUTH = "an oracle that knows the truth"
     FORWARD_AD = "forward-mode AD (jvp)"
     VMAP = "torch.func.vmap support"
+    VMAP_OF_GRAD = "torch.func.vmap of torch.func.grad support"
     DOUBLE_BACKWARD = "a differentiable backward"
     CUDA = "a CUDA device"
     CUSTOM_OP = "a torch.library custom op"
@@ -334,6 +335,17 @@ def _example_spec(
     return spec, outs, dirty
 
 
+def _elementwise_example(example: Any, kwargs: Any) -> bool:
+    """Is ``example`` floating tensors of one shape alone (what ``symbolic=`` describes)?"""
+    return (
+        isinstance(example, tuple)
+        and bool(example)
+        and not kwargs
+        and all(isinstance(a, torch.Tensor) and a.is_floating_point() for a in example)
+        and len({tuple(a.shape) for a in example}) == 1
+    )
+
+
 def _elementwise_spec(arity: int) -> CallSpec:
     placeholder = torch.zeros((), dtype=torch.float64)
     return CallSpec(
@@ -420,12 +432,29 @@ def _probe_capabilities(
     found: set[Capability] = set()
     reasons: dict[Capability, str] = {}
     notes: list[str] = []
+
+    def forward_ad() -> None:
+        import torch.autograd.forward_ad as fw
+
+        with fw.dual_level():
+            outs = call(*(fw.make_dual(t, torch.ones_like(t)) for t in floats))
+            if any(fw.unpack_dual(o).tangent is None for o in outs):
+                raise RuntimeError(
+                    "its outputs carry no tangent (torch drops it silently, as for a "
+                    "torch.library custom op without forward-mode AD)"
+                )
+        torch.func.jvp(call, tuple(floats), tuple(torch.ones_like(t) for t in floats))
+
+    def vmap_of_grad() -> None:
+        (x,) = floats
+        torch.func.vmap(torch.func.grad(lambda t: call(t.reshape(()))[0].sum()))(x)
+
     attempts = {
-        Capability.FORWARD_AD: lambda: torch.func.jvp(
-            call, tuple(floats), tuple(torch.ones_like(t) for t in floats)
-        ),
+        Capability.FORWARD_AD: forward_ad,
         Capability.VMAP: lambda: torch.func.vmap(call)(*(torch.stack([t, t]) for t in floats)),
     }
+    if spec.elementwise and len(floats) == 1:
+        attempts[Capability.VMAP_OF_GRAD] = vmap_of_grad
     for capability, attempt in attempts.items():
         try:
             with warnings.catch_warnings():
@@ -443,23 +472,18 @@ def _probe_capabilities(
         outs = call(*leaves)
         live = [o for o in outs if o.requires_grad]
         if live and spec.differentiable_outputs:
+            # cotangents that require grad: @once_differentiable marks its results only then
+            cotangents = [torch.ones_like(o).requires_grad_(True) for o in live]
             firsts = torch.autograd.grad(
-                live,
-                leaves,
-                [torch.ones_like(o) for o in live],
-                create_graph=True,
-                allow_unused=True,
+                live, leaves, cotangents, create_graph=True, allow_unused=True
             )
-            terms = [f.sum() for f in firsts if f is not None and f.requires_grad]
-            if terms:
-                torch.autograd.grad(sum(terms), leaves, allow_unused=True)
-    except RuntimeError as error:
-        if "once_differentiable" in str(error):
-            found.discard(Capability.DOUBLE_BACKWARD)
-            reasons[Capability.DOUBLE_BACKWARD] = (
-                "no second order: the backward is @once_differentiable"
-            )
-            notes.append("backward is @once_differentiable: second-order checks skipped")
+            # @once_differentiable leaves a DelayedError node that raises if differentiated
+            if any(f is not None and type(f.grad_fn).__name__.endswith("Error") for f in firsts):
+                found.discard(Capability.DOUBLE_BACKWARD)
+                reasons[Capability.DOUBLE_BACKWARD] = (
+                    "no second order: the backward is @once_differentiable"
+                )
+                notes.append("backward is @once_differentiable: second-order checks skipped")
     except Exception:
         pass  # a crash here is a finding for the checks, not a missing capability
     return found, reasons, notes
@@ -495,6 +519,9 @@ def build_subject(
     cls = function_class(fn)
     outs: tuple[torch.Tensor, ...] = ()
     dirty = False
+    if symbolic is not None and signature is None and _elementwise_example(example, kwargs):
+        # an example of tensors of one shape with a sympy truth: the elementwise form
+        arity, example = len(example), None
     if example is None:
         for label, value in (("kwargs", kwargs), ("signature", signature)):
             if value is not None:

@@ -152,7 +152,7 @@ def test_failure_names_check_sample_and_how_to_reproduce():
     [
         ({"fn": 3, "symbolic": sympy.exp}, TypeError, "fn must be callable"),
         ({"symbolic": "exp(x)"}, TypeError, "symbolic must be callable"),
-        ({}, TypeError, "needs an oracle"),
+        ({"fn": lambda x: x}, TypeError, "needs an oracle"),
         ({"symbolic": lambda x, y: x * y}, TypeError, "does not take 2 tensor"),
         ({"symbolic": sympy.exp, "domain": (1.0, -1.0)}, ValueError, "lo < hi"),
         ({"symbolic": sympy.exp, "domain": (0.5, 0.5)}, ValueError, "non-empty"),

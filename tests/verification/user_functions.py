@@ -717,7 +717,13 @@ CASES: list[tuple[str, object, dict]] = [
     (
         "scale_in_place_mark_dirty",
         ScaleInPlace.apply,
-        dict(example=(_grid(2, 3), 2.5), reference=lambda x, s: x * s, skip=["no_mutation"]),
+        dict(
+            example=(_grid(2, 3), 2.5),
+            reference=lambda x, s: x * s,
+            # torch.compile (aot_eager, torch 2.13) differentiates mark_dirty Functions wrongly
+            # (gradient 1 where eager gives s): a torch bug verify() found, not this Function's
+            skip=["compile"],
+        ),
     ),
     (
         "custom_op_mysin",

@@ -45,7 +45,7 @@ def vmap(subject: Subject, sample: Sample) -> Failures:
                 want.detach().cpu().double(),
                 allowed[index],
             )
-    if subject.elementwise and subject.arity == 1 and sample.shape:
+    if Capability.VMAP_OF_GRAD in subject.capabilities and sample.shape:
         per_element = torch.func.vmap(torch.func.grad(lambda t: subject.fn(t.reshape(())).sum()))
         got = per_element(inputs[0].reshape(-1)).reshape(sample.shape)
         s64 = as_float64(sample)
