@@ -6,6 +6,7 @@ named like the function the package re-exports would replace that function when 
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -155,6 +156,7 @@ def verify(
     reference: Callable[..., Any] | None = None,
     derived: bool | None = None,
     compare: Mapping[int, Any] | None = None,
+    kinks: Sequence[float] = (),
     arity: int | None = None,
     domain: Sequence[float] = (-1.0, 1.0),
     dtypes: Iterable[torch.dtype | str] | None = None,
@@ -164,6 +166,7 @@ def verify(
     skip: Iterable[str] = (),
     inductor: bool = False,
     thorough: bool = False,
+    seed: int | None = None,
     name: str | None = None,
     progress: Callable[[CheckResult], None] | None = None,
     raise_on_failure: bool = True,
@@ -188,13 +191,17 @@ def verify(
     Function (``derived``; ``derived=False`` turns it off). With no truth at all (``example=``
     only) every check that needs none still runs and the report names those skipped.
     ``compare={output index: "ignore" | "ties" | "exact" | callable}`` says how to compare an
-    output (e.g. ``"ties"`` for sort indices).
+    output (e.g. ``"ties"`` for sort indices). Kinks are found from the oracle (a derivative
+    that jumps between neighbouring floats: any value between the one-sided derivatives passes)
+    or declared with ``kinks=[...]``; finite differences keep away from them.
 
     Each named check (``legendre_verify.checks.CHECKS``) draws up to ``max_examples``
     samples; a failing one is shrunk by Hypothesis and raised as :class:`VerificationError`
     (after all checks ran) unless ``raise_on_failure=False``. ``skip`` names checks to leave
     out; ``inductor=True`` adds the inductor compile check; ``thorough=True`` draws 10x as many
-    examples, randomly; ``fail_fast=True`` stops at the first failure. An oracle's own failure
+    examples, randomly, from a seed the report prints (``seed=`` replays it; without
+    ``thorough`` the draws are derandomized: the same whatever else is imported);
+    ``fail_fast=True`` stops at the first failure. An oracle's own failure
     is an ``OracleError``, raised at once: never blamed on ``fn``.
     """
     subject = build_subject(
@@ -209,14 +216,30 @@ def verify(
         arity=arity,
         domain=domain,
         compare=compare,
+        kinks=kinks,
         name=name,
     )
     dtypes = resolve_dtypes(dtypes)
     devices = resolve_devices(devices)
     base_examples = _check_examples(max_examples, thorough)
     names, skipped = select_checks(checks, skip, inductor)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int, got seed={seed!r}")
+    if seed is not None and not thorough:
+        raise ValueError("seed= replays a thorough=True run; without thorough draws are fixed")
 
     report = Report(subject.name, notes=subject.describe())
+    left_out = [
+        str(d).removeprefix("torch.") for d in dtypes if not lst.represents(subject.domain, d)
+    ]
+    if left_out:
+        dtypes = [d for d in dtypes if lst.represents(subject.domain, d)]
+        report.notes.append(
+            f"{', '.join(left_out)} hold no value of the domain {subject.domain}: left out"
+        )
+    if thorough:
+        seed = random.SystemRandom().randrange(2**32) if seed is None else seed
+        report.notes.append(f"thorough run, seed={seed}: replay with thorough=True, seed={seed}")
     started = time.perf_counter()
     first_failure: str | None = None
     for check_name in names:
@@ -236,7 +259,7 @@ def verify(
                 dtypes,
                 devices,
                 max(1, int(base_examples / check.cost)),
-                derandomize=not thorough,
+                seed=None if seed is None else seed + names.index(check_name),
             )
             result.seconds = time.perf_counter() - t0
             if result.details and first_failure is None:
@@ -291,7 +314,7 @@ def run_one(
     devices: list[torch.device],
     examples: int,
     *,
-    derandomize: bool,
+    seed: int | None = None,
 ) -> CheckResult:
     """Draw up to ``examples`` samples for one check; shrink the first failure."""
     tried = 0
@@ -307,7 +330,7 @@ def run_one(
 
     config = settings(
         max_examples=examples,
-        derandomize=derandomize,
+        derandomize=seed is None,
         database=None,
         deadline=None,
         suppress_health_check=list(HealthCheck),
@@ -315,7 +338,12 @@ def run_one(
     )
     try:
         with _without_local_constants():
-            minimal = find(_strategy(check, subject, dtypes, devices), fails, settings=config)
+            minimal = find(
+                _strategy(check, subject, dtypes, devices),
+                fails,
+                settings=config,
+                random=None if seed is None else random.Random(seed),
+            )
     except (NoSuchExample, Unsatisfiable):
         return CheckResult(check.name, "passed", tried, 0.0, doc=check.doc)
     except MissingDerivative as error:

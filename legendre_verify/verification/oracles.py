@@ -95,6 +95,42 @@ class Oracle:
     def vhp(self, s: Sample) -> tuple[torch.Tensor | None, ...]:
         raise NotImplementedError
 
+    #: the function may have kinks (points where a derivative jumps): bracket derivatives
+    may_have_kinks: bool = True
+
+    def expect(
+        self, kind: str, s: Sample
+    ) -> tuple[tuple[torch.Tensor | None, ...], tuple[torch.Tensor | None, ...]]:
+        """The expected ``kind`` quantities and, per element, how far a correct answer may be
+        from them beyond rounding: at a kink (a derivative that jumps between the
+        neighbouring floats of the inputs) any value between the one-sided derivatives is a
+        valid subgradient, so the expectation is the middle of that interval and the slack
+        its half-width (both conventions torch uses, and any between, pass). Elsewhere the
+        slack is 0 (the neighbours differ by rounding of rounding)."""
+        centre = self.ask(kind, s)
+        if kind == "outputs" or not self.may_have_kinks:
+            return centre, (None,) * len(centre)
+        sides = [self.ask(kind, nudged(s, direction)) for direction in (math.inf, -math.inf)]
+        middles, slacks = [], []
+        for k, c in enumerate(centre):
+            if c is None:
+                middles.append(None)
+                slacks.append(None)
+                continue
+            values = [c]
+            for side in sides:
+                v = side[k]
+                if v is not None and v.shape == c.shape:
+                    values.append(torch.where(torch.isfinite(v), v, c))
+            stacked = torch.stack(values)
+            lo, hi = stacked.min(0).values, stacked.max(0).values
+            finite = torch.isfinite(c)
+            middles.append(torch.where(finite, (lo + hi) / 2, c))
+            # the half-width, plus a few ulps for the rounding of (hi - lo) / 2 itself
+            half = (hi - lo) / 2 * (1 + 2.0**-40)
+            slacks.append(torch.where(finite, half, torch.zeros_like(c)))
+        return tuple(middles), tuple(slacks)
+
     def ask(self, kind: str, s: Sample) -> tuple[torch.Tensor | None, ...]:
         """``outputs``/``vjp``/``jvp``/``vhp`` of ``s``; the oracle's own exceptions become an
         :class:`OracleError` naming the oracle, the question and the point."""
@@ -130,6 +166,12 @@ _KINDS = {
 
 # ---------------------------------------------------------------------------------------------
 # autograd-based oracles: reference, derived, self
+
+
+def dense(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor for autograd's results (which may be ZeroTensors that numpy refuses)."""
+    t = t.detach()
+    return torch.zeros(t.shape, dtype=t.dtype, device=t.device) if t._is_zerotensor() else t
 
 
 def _outputs_tuple(out: Any, who: str) -> tuple[torch.Tensor, ...]:
@@ -190,9 +232,7 @@ class AutogradOracle(Oracle):
 
     def vjp(self, s: Sample) -> tuple[torch.Tensor | None, ...]:
         grads, _ = self._first(s, create_graph=False)
-        return tuple(
-            g.detach() if rg else None for g, rg in zip(grads, s.requires_grad, strict=True)
-        )
+        return tuple(dense(g) if rg else None for g, rg in zip(grads, s.requires_grad, strict=True))
 
     def vhp(self, s: Sample) -> tuple[torch.Tensor | None, ...]:
         firsts, leaves = self._first(s, create_graph=True)
@@ -209,7 +249,7 @@ class AutogradOracle(Oracle):
                 )
             seconds = torch.autograd.grad(sum(terms), leaves, allow_unused=True)
         return tuple(
-            (torch.zeros_like(x) if g is None else g.detach()) if rg else None
+            (torch.zeros_like(x) if g is None else dense(g)) if rg else None
             for x, g, rg in zip(leaves, seconds, s.requires_grad, strict=True)
         )
 
@@ -241,7 +281,7 @@ class AutogradOracle(Oracle):
             else:
                 found = [None] * len(dummies)
         for o, f in zip(chosen, found, strict=True):
-            result.append(torch.zeros_like(o.detach()) if f is None else f.detach())
+            result.append(torch.zeros_like(o.detach()) if f is None else dense(f))
         return tuple(result)
 
 
@@ -275,7 +315,7 @@ class ReferenceOracle(AutogradOracle):
                         out.sum(), inputs[i], create_graph=True, allow_unused=True
                     )
                     out = torch.zeros_like(inputs[i]) if grad is None else grad
-        return out.detach().numpy().astype(np.float64)
+        return dense(out).numpy().astype(np.float64)
 
     scale = None  # set below (shared with SymbolicOracle)
 
@@ -362,6 +402,7 @@ class SymbolicOracle(Oracle):
         self.exact_polynomials = exact_polynomials
         self.symbols = sympy.symbols(f"x0:{arity}", real=True)
         self.expr = sympy.sympify(fn(*self.symbols))
+        self.may_have_kinks = bool(self.expr.has(*_NONSMOOTH))
         self._evaluators: dict[tuple[int, ...], Callable[[Sequence[np.ndarray]], np.ndarray]] = {}
 
     def expression(self, orders: Sequence[int]) -> sympy.Expr:
@@ -387,7 +428,9 @@ class SymbolicOracle(Oracle):
     def _compile(self, expr: sympy.Expr) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
         if self.exact_polynomials and self.arity == 1 and expr.is_polynomial(self.symbols[0]):
             return _polynomial_evaluator(sympy.Poly(expr, self.symbols[0]))
-        return _mpmath_evaluator(sympy.lambdify(self.symbols, expr, modules="mpmath"))
+        return _mpmath_evaluator(
+            sympy.lambdify(self.symbols, almost_everywhere(expr), modules="mpmath")
+        )
 
     # the generic interface, from partial derivatives at the sample's points
     def _at(self, s: Sample, orders: Sequence[int]) -> torch.Tensor:
@@ -428,6 +471,35 @@ class SymbolicOracle(Oracle):
         return tuple(result)
 
 
+#: sympy functions with kinks or jumps: their derivatives are taken almost everywhere, and
+#: at a kink the checks accept anything between the one-sided derivatives
+_NONSMOOTH = (
+    sympy.Heaviside,
+    sympy.DiracDelta,
+    sympy.sign,
+    sympy.Abs,
+    sympy.Max,
+    sympy.Min,
+    sympy.Piecewise,
+    sympy.floor,
+    sympy.ceiling,
+)
+
+
+def almost_everywhere(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` as mpmath can evaluate it: DiracDelta (the derivative of a jump) and the
+    derivatives sympy leaves unevaluated (of floor, ceiling, ...) are 0 almost everywhere;
+    Heaviside, Max, Min rewritten as Piecewise."""
+    expr = expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Derivative) and e.expr.func in (sympy.floor, sympy.ceiling),
+        lambda e: sympy.S.Zero,
+    )
+    if expr.has(sympy.Heaviside, sympy.Max, sympy.Min):
+        expr = expr.rewrite(sympy.Piecewise)
+    return expr
+
+
 def unit(i: int, arity: int, base: Sequence[int] | None = None) -> tuple[int, ...]:
     """Derivative orders ``base`` plus one derivative in argument ``i``."""
     base = base or (0,) * arity
@@ -451,6 +523,8 @@ def _grid_scale(self: Any, orders: Sequence[int], domain: tuple[float, float]) -
             total = total + np.abs(points[j]) * np.abs(self.derivative(bumped, points))
         finite = total[np.isfinite(total)]
         cache[key] = float(finite.max()) if finite.size else math.inf
+        if finite.size < total.size:  # the domain touches a singularity of this derivative
+            self.__dict__.setdefault("singular", set()).add(tuple(orders))
     return cache[key]
 
 
@@ -534,3 +608,10 @@ def with_floats(s: Sample, floats: Sequence[torch.Tensor]) -> Sample:
 def floats_of(s: Sample) -> list[torch.Tensor]:
     """Every floating tensor of ``s``: inputs, defined grad_outputs, tangents."""
     return [*s.inputs, *(g for g in s.grad_outputs if g is not None), *s.tangents]
+
+
+def nudged(s: Sample, direction: float) -> Sample:
+    """``s`` with every differentiable input moved to its neighbouring float toward
+    ``direction`` (+inf or -inf): one side of any kink at the inputs."""
+    toward = torch.tensor(direction, dtype=torch.float64)
+    return s.with_inputs([torch.nextafter(x, toward.to(x.dtype)) for x in s.inputs])

@@ -162,14 +162,21 @@ class Sample:
             tangents=tuple(convert(u) for u in self.tangents),
         )
 
-    def fresh_args(self, *, clone: bool = False) -> tuple[list[Any], list[torch.Tensor]]:
-        """The call's arguments with the differentiable tensors as new leaves (same storage and
-        strides) requiring grad as the sample says, and those leaves. ``clone``: pass private
-        copies instead (non-leaf clones, for Functions that write into their inputs)."""
-        args = list(self.args)
+    def fresh_args(
+        self, *, clone: bool = False, private: bool = True
+    ) -> tuple[list[Any], list[torch.Tensor]]:
+        """The call's arguments with the differentiable tensors as new leaves requiring grad as
+        the sample says, and those leaves. ``private``: the leaves are copies with the same
+        strides (a Function that writes into its inputs cannot change the sample: the mutation
+        check alone, which passes the sample's own storage, reports it). ``clone``: pass
+        non-leaf clones of the leaves (for Functions that write into inputs they declare with
+        ctx.mark_dirty)."""
+        args = [clone_like(a) if private and isinstance(a, torch.Tensor) else a for a in self.args]
         leaves = []
         for i, rg in zip(self.diff, self.requires_grad, strict=True):
-            leaf = self.args[i].detach().requires_grad_(rg)
+            leaf = (clone_like(self.args[i]) if private else self.args[i].detach()).requires_grad_(
+                rg
+            )
             leaves.append(leaf)
             args[i] = leaf.clone() if clone else leaf
         return args, leaves

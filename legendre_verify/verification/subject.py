@@ -10,6 +10,7 @@ import enum
 import importlib
 import inspect
 import math
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -66,6 +67,8 @@ class Subject:
     #: the Function writes into inputs it declares with ctx.mark_dirty: pass it private copies
     dirty: bool = False
     compare: dict[int, Any] = field(default_factory=dict)
+    #: declared kinks of an elementwise Function (finite differences keep away from them)
+    kinks: tuple[float, ...] = ()
     call: str = "fn"
     preamble: tuple[str, ...] = ()
     _compiled: dict[str, Callable[..., Any]] = field(default_factory=dict, repr=False)
@@ -159,10 +162,29 @@ def _resolve_arity(arity: int | None, fn: Any, symbolic: Any, reference: Any) ->
     return _arity_of(fn) or 1
 
 
+_INTERVAL = re.compile(r"^\s*([\[(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\])])\s*$")
+
+
 def check_domain(domain: Any) -> tuple[float, float]:
-    """A finite, non-empty interval ``(lo, hi)``, or a TypeError/ValueError naming it."""
+    """The closed float64 interval the floating inputs are drawn from.
+
+    ``domain`` is a pair ``(lo, hi)`` (both ends included) or a string in interval notation,
+    ``"(0, 4]"``, ``"[-1, 1)"``: an open end becomes the neighbouring float64 inside. Not
+    finite, or empty: a ValueError; not numbers: a TypeError.
+    """
+    open_lo = open_hi = False
+    if isinstance(domain, str):
+        match = _INTERVAL.match(domain)
+        if not match:
+            raise TypeError(
+                f"domain must be (lo, hi) or an interval such as '(0, 4]', got domain={domain!r}"
+            )
+        left, a, b, right = match.groups()
+        open_lo, open_hi, pair = left == "(", right == ")", (a, b)
+    else:
+        pair = domain
     try:
-        lo, hi = (float(v) for v in domain)
+        lo, hi = (float(v) for v in pair)
     except (TypeError, ValueError) as error:
         raise TypeError(
             f"domain must be a pair of numbers (lo, hi), got domain={domain!r}"
@@ -171,6 +193,12 @@ def check_domain(domain: Any) -> tuple[float, float]:
         raise ValueError(f"domain must be finite, got domain={domain!r}")
     if not lo < hi:
         raise ValueError(f"domain must be a non-empty interval lo < hi, got domain={domain!r}")
+    if open_lo:
+        lo = math.nextafter(lo, math.inf)
+    if open_hi:
+        hi = math.nextafter(hi, -math.inf)
+    if not lo <= hi:  # pragma: no cover - (a, nextafter(a)) holds no float64
+        raise ValueError(f"domain {domain!r} holds no float64 value")
     return lo, hi
 
 
@@ -502,6 +530,7 @@ def build_subject(
     arity: int | None = None,
     domain: Sequence[float] = (-1.0, 1.0),
     compare: Mapping[int, Any] | None = None,
+    kinks: Sequence[float] = (),
     name: str | None = None,
 ) -> Subject:
     """Validate every argument and build the :class:`Subject` (see ``verify`` for their
@@ -635,6 +664,12 @@ def build_subject(
         reasons[Capability.BATCH] = (
             "elementwise (the shapes check covers it)" if spec.elementwise else "batch=False"
         )
+    try:
+        kinks = tuple(float(k) for k in kinks)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"kinks must be a list of numbers, got kinks={kinks!r}") from error
+    if not all(math.isfinite(k) for k in kinks):
+        raise ValueError(f"kinks must be finite, got kinks={kinks!r}")
     call, preamble = _binding(fn)
     return Subject(
         fn,
@@ -647,6 +682,7 @@ def build_subject(
         notes,
         dirty,
         dict(compare),
+        kinks,
         call,
         preamble,
     )

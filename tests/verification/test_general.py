@@ -36,31 +36,9 @@ LINEAR = dict(
 )
 
 
-#: correct Functions with kinks (ReLU-like, clamp, top-k's selection boundary): their false
-#: alarms are issue #10's (subgradients at kinks, finite differences kept off them)
-KINKS = {
-    "my_relu_tutorial",
-    "leaky_relu_slope_0.1",
-    "leaky_relu_slope_drawn",
-    "hard_sigmoid_timm",
-    "hard_swish_timm",
-    "abs",
-    "clamp_minus_half_to_half",
-    "topk_k2_values_and_indices",
-}
-
-
 @pytest.mark.parametrize(
     ("fn", "options"),
-    [
-        pytest.param(
-            fn,
-            options,
-            id=name,
-            marks=[pytest.mark.skip(reason="kinks: issue #10")] if name in KINKS else [],
-        )
-        for name, fn, options in CASES + ELEMENTWISE_CASES
-    ],
+    [pytest.param(fn, options, id=name) for name, fn, options in CASES + ELEMENTWISE_CASES],
 )
 def test_correct_public_style_functions_pass(fn, options):
     report = verify(fn, **options, max_examples=EXAMPLES)
@@ -112,7 +90,7 @@ class LinearWrongDoubleBackward(LinearFunction):
 
     @staticmethod
     def backward(ctx, grad_output):
-        input, weight, bias = ctx.saved_tensors
+        input, weight, _ = ctx.saved_tensors
         return grad_output @ weight.detach(), grad_output.t() @ input.detach(), grad_output.sum(0)
 
 

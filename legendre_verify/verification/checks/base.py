@@ -19,7 +19,7 @@ from legendre_verify.verification.oracles import (
     unit,
     with_floats,
 )
-from legendre_verify.verification.samples import Sample
+from legendre_verify.verification.samples import Sample, clone_like
 from legendre_verify.verification.subject import Capability, Subject
 from legendre_verify.verification.tolerances import perturbation_scale, verify_tolerance
 
@@ -119,11 +119,11 @@ def outputs_of(subject: Subject, out: Any) -> tuple[torch.Tensor, ...]:
 
 
 def call(
-    subject: Subject, sample: Sample, fn: Callable[..., Any] | None = None
+    subject: Subject, sample: Sample, fn: Callable[..., Any] | None = None, *, private: bool = True
 ) -> tuple[tuple[torch.Tensor, ...], list[torch.Tensor]]:
-    """Run the Function on ``sample`` (fresh leaves; private copies for mark_dirty Functions):
-    its outputs and the leaves."""
-    args, leaves = sample.fresh_args(clone=subject.dirty)
+    """Run the Function on ``sample`` (fresh leaves, private copies unless ``private=False``;
+    non-leaf clones for mark_dirty Functions): its outputs and the leaves."""
+    args, leaves = sample.fresh_args(clone=subject.dirty, private=private)
     out = (fn or subject.fn)(*args, **sample.kwargs)
     return outputs_of(subject, out), leaves
 
@@ -132,13 +132,17 @@ def pairs(
     subject: Subject,
     outs: Sequence[torch.Tensor],
     grad_outputs: Sequence[torch.Tensor | None],
+    *,
+    private: bool = True,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """The differentiable outputs that require grad, with their defined cotangents."""
+    """The differentiable outputs that require grad, with their defined cotangents (private
+    copies with the same strides unless ``private=False``: a backward that writes into its
+    grad_output is the mutation check's finding, not every check's)."""
     chosen, cotangents = [], []
     for k, g in zip(subject.spec.differentiable_outputs, grad_outputs, strict=False):
         if g is not None and outs[k].requires_grad:
             chosen.append(outs[k])
-            cotangents.append(g)
+            cotangents.append(clone_like(g) if private else g)
     return chosen, cotangents
 
 
@@ -198,43 +202,56 @@ def max_abs(t: torch.Tensor | None) -> float:
 def tolerances(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
     """The allowed error of each tensor ``oracle.ask(kind)`` returns for ``sample``, in the
     sample's dtype: ``verify_tolerance(dtype, scale)`` with the scale from the domain's grid
-    (elementwise oracles) or measured on the sample (:func:`perturbation_scale`)."""
+    (elementwise oracles) and/or measured on the sample (:func:`perturbation_scale`: always
+    for other oracles, and where the domain touches a singularity of the derivative, whose
+    size near it no grid can bound)."""
     dtype = sample.dtype
+    grid: list[float] | None = None
     if oracle.elementwise and subject.elementwise:
         a, dom = subject.arity, subject.domain
         g = max_abs(sample.grad_outputs[0]) if sample.grad_outputs else 0.0
+
+        def times(factor: float, scale: float) -> float:
+            return 0.0 if factor == 0 else factor * scale
+
         if kind == "outputs":
-            scales = [oracle.scale((0,) * a, dom)]
+            grid = [oracle.scale((0,) * a, dom)]
         elif kind == "vjp":
-            scales = [g * oracle.scale(unit(i, a), dom) for i in range(a)]
+            grid = [times(g, oracle.scale(unit(i, a), dom)) for i in range(a)]
         elif kind == "jvp":
-            scales = [
+            grid = [
                 sum(
-                    max_abs(u) * oracle.scale(unit(i, a), dom)
+                    times(max_abs(u), oracle.scale(unit(i, a), dom))
                     for i, u in enumerate(sample.tangents)
                 )
             ]
         else:
-            scales = [
+            grid = [
                 sum(
-                    g * max_abs(u) * oracle.scale(unit(i, a, unit(j, a)), dom)
+                    times(g * max_abs(u), oracle.scale(unit(i, a, unit(j, a)), dom))
                     for i, u in enumerate(sample.tangents)
                 )
                 for j in range(a)
             ]
-    else:
-        s64 = as_float64(sample)
-        scales = perturbation_scale(
-            lambda fl: oracle.ask(kind, with_floats(s64, fl)), floats_of(s64)
-        )
+        if not getattr(oracle, "singular", None):
+            return [verify_tolerance(dtype, s) for s in grid]
+    s64 = as_float64(sample)
+    scales = perturbation_scale(lambda fl: oracle.ask(kind, with_floats(s64, fl)), floats_of(s64))
+    if grid is not None:
+        scales = [max(a, b) for a, b in zip(grid, scales, strict=True)]
     return [verify_tolerance(dtype, s) for s in scales]
 
 
 def compare(
-    what: str, got: torch.Tensor | None, expected: torch.Tensor | None, allowed: float
+    what: str,
+    got: torch.Tensor | None,
+    expected: torch.Tensor | None,
+    allowed: float,
+    slack: torch.Tensor | None = None,
 ) -> Failures:
-    """|got - expected| <= allowed wherever the expected value is representable in got's dtype
-    (NaN where a number was expected counts as a difference)."""
+    """|got - expected| <= allowed (+ slack, per element: half the interval of valid
+    subgradients at a kink) wherever the expected value is representable in got's dtype (NaN
+    where a number was expected counts as a difference)."""
     if expected is None:
         return []
     if got is None:
@@ -248,15 +265,20 @@ def compare(
     limit = float(torch.finfo(got.dtype).max)
     representable = expected.abs() <= limit
     both_nan = values.isnan() & expected.isnan()
-    bad = representable & ~((values - expected).abs() <= allowed) & ~both_nan
+    limit_t = torch.full_like(expected, allowed)
+    if slack is not None:
+        limit_t = limit_t + slack.detach().cpu().double().reshape(expected.shape)
+    bad = representable & ~((values - expected).abs() <= limit_t) & ~both_nan
     if not bool(bad.any()):
         return []
     index = tuple(int(i) for i in bad.nonzero()[0])
     g, e = values[index].item(), expected[index].item()
+    width = (limit_t[index].item() - allowed) if slack is not None else 0.0
+    expected_text = f"{e - width!r} to {e + width!r} (a kink)" if width > 0 else repr(e)
     return [
-        f"{what} at index {index}: expected {e!r}, got {g!r} "
-        f"(|difference| {abs(g - e):.3g} > allowed {allowed:.3g}; {int(bad.sum())} of "
-        f"{bad.numel()} elements off)"
+        f"{what} at index {index}: expected {expected_text}, got {g!r} "
+        f"(|difference| {abs(g - e):.3g} > allowed {limit_t[index].item():.3g}; "
+        f"{int(bad.sum())} of {bad.numel()} elements off)"
     ]
 
 
@@ -336,12 +358,12 @@ def check_against(
             tolerances(subject, oracle, "outputs", sample),
             tag,
         )
-        expected = oracle.ask("vjp", s64)
+        expected, slack = oracle.expect("vjp", s64)
         allowed = tolerances(subject, oracle, "vjp", sample)
         for i, (got, exp) in enumerate(zip(grads, expected, strict=True)):
             if sample.requires_grad[i]:
                 failures += compare(
-                    f"{tag}gradient of {input_label(subject, i)}", got, exp, allowed[i]
+                    f"{tag}gradient of {input_label(subject, i)}", got, exp, allowed[i], slack[i]
                 )
     return failures
 
@@ -369,6 +391,58 @@ def same_run(subject: Subject, a: Sample, b: Sample, what: str) -> Failures:
                 allowed[i],
             )
     return failures
+
+
+#: gradcheck's finite-difference step (its default eps), doubled: the reach of its samples
+FINITE_DIFFERENCE_REACH = 2e-6
+
+
+def straddles_kink(subject: Subject, sample: Sample) -> bool:
+    """Is a kink within finite differences' reach of the sample? (Then gradcheck and
+    gradgradcheck would compare a derivative with a difference quotient across the kink.)
+
+    Declared ``kinks`` are checked directly; otherwise the yardstick's vjp (unit cotangents,
+    as finite differences use) at the sample moved by +-FINITE_DIFFERENCE_REACH with random
+    signs per element (three patterns: one of them crosses a near-tie) must be a smooth
+    function of the move: its second difference is ~reach^2 times a derivative for smooth
+    functions, and the size of the jump across a kink.
+    """
+    inputs = [x.detach().cpu().double() for x in sample.inputs]
+    for k in subject.kinks:
+        if any(bool(((x - k).abs() <= FINITE_DIFFERENCE_REACH).any()) for x in inputs):
+            return True
+    s64 = replace(
+        as_float64(sample),
+        grad_outputs=tuple(None if g is None else torch.ones_like(g) for g in sample.grad_outputs),
+    )
+    s64 = s64.mapped(lambda t: t.detach().to("cpu", torch.float64))
+    generator = torch.Generator().manual_seed(1)
+    yard = subject.yardstick
+    for _ in range(3):
+        signs = [
+            torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float64) * 2 - 1
+            for x in inputs
+        ]
+        near, far = (
+            [
+                yard.ask(
+                    "vjp",
+                    s64.with_inputs([x + d * h * s for x, s in zip(inputs, signs, strict=True)]),
+                )
+                for d in (1.0, -1.0)
+            ]
+            for h in (FINITE_DIFFERENCE_REACH / 2, FINITE_DIFFERENCE_REACH)
+        )
+        for n_up, n_down, f_up, f_down in zip(*near, *far, strict=True):
+            if n_up is None or n_up.numel() == 0:
+                continue
+            # smooth: the difference over 2h is twice that over h (to O(h^3)); a jump between
+            # the points breaks that by its own size, wherever it sits
+            broken = ((f_up - f_down) - 2 * (n_up - n_down)).abs()
+            size = torch.stack([v.abs() for v in (n_up, n_down, f_up, f_down)]).max(0).values
+            if bool((broken > 1e-6 * (size + 1.0)).any()) or not bool(torch.isfinite(broken).all()):
+                return True
+    return False
 
 
 def both_nan_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -400,6 +474,7 @@ __all__ += [
     "pairs",
     "replace",
     "same_run",
+    "straddles_kink",
     "tolerances",
     "vjp",
     "zeros_for_none",

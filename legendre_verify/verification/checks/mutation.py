@@ -54,12 +54,12 @@ def no_mutation(subject: Subject, sample: Sample) -> Failures:
         return [(t._version, t.detach().clone()) for _, t in tensors]
 
     before = snapshot()
-    outs, leaves = call(subject, sample)
+    outs, leaves = call(subject, sample, private=False)
     failures = _written(tensors, before, "forward")
     if failures:
         return failures
     wanted = [x for x in leaves if x.requires_grad]
-    chosen, cotangents = pairs(subject, outs, sample.grad_outputs)
+    chosen, cotangents = pairs(subject, outs, sample.grad_outputs, private=False)
     if wanted and chosen:
         before = snapshot()
         firsts = torch.autograd.grad(
@@ -82,7 +82,7 @@ def aliasing(subject: Subject, sample: Sample) -> Failures:
     """An output that shares memory with an input the forward wrote into is declared with
     ctx.mark_dirty (catches in-place forwards that return their input undeclared: autograd then
     differentiates through values that were overwritten)."""
-    args, _ = sample.fresh_args(clone=subject.dirty)
+    args, _ = sample.fresh_args(clone=subject.dirty, private=False)
     tensors = [(i, a) for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
     versions = [a._version for _, a in tensors]
     out = subject.fn(*args, **sample.kwargs)
