@@ -5,7 +5,6 @@ named like the function the package re-exports would replace that function when 
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -86,9 +85,6 @@ def _strategy(
         domain=domain,
         edges=not check.small,
         small=check.small,
-        requires_grad=st.sampled_from(list(itertools.product((True, False), repeat=subject.arity)))
-        if check.requires_grad
-        else None,
     )
 
 

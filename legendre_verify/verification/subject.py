@@ -223,6 +223,9 @@ def _name_of(fn: Callable[..., Any]) -> str:
         return f"{cls.__name__}.apply"
     if is_custom_op(fn):
         return str(getattr(fn, "_qualname", fn))
+    name = getattr(fn, "__name__", None)
+    if name and getattr(torch, name, None) is fn:  # torch.sin's qualname is a C class's
+        return f"torch.{name}"
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
@@ -230,6 +233,9 @@ def _binding(fn: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
     """How a reproduce snippet calls ``fn``: an importable name where there is one, else
     ``fn`` with a line that says to bind it."""
     cls = function_class(fn)
+    name = getattr(fn, "__name__", None)
+    if cls is None and name and getattr(torch, name, None) is fn:
+        return f"torch.{name}", ()
     target, attr = (cls, ".apply") if cls is not None else (fn, "")
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", "")
@@ -599,6 +605,16 @@ def build_subject(
             spec = replace(spec, differentiable_outputs=both)
             oracle.differentiable_outputs = both
         oracles.append(oracle)
+    for oracle in oracles:
+        if isinstance(oracle, ReferenceOracle):
+            error = reference_precision(oracle, spec, (lo, hi))
+            if error:
+                oracle.derivative_error = 4 * error
+                notes.append(
+                    f"the reference's first derivative differs from its own finite differences "
+                    f"by {error:.2g} (relative, in float64): an imprecise reference, trusted to "
+                    f"{4 * error:.2g} of each derivative's size"
+                )
     if not oracles and derived is not False:
         reason = None
         if cls is None:
@@ -686,6 +702,91 @@ def build_subject(
         call,
         preamble,
     )
+
+
+#: a reference whose first derivative differs from its own central finite differences by more
+#: than this (relative, median over trials, beyond ten times the differences' own rounding
+#: error) is imprecise: above the truncation error of a step of 1e-5 (~1e-11 for a smooth
+#: function), far below a derivative bug worth finding (1e-4)
+IMPRECISE_REFERENCE = 1e-9
+
+
+def reference_precision(
+    oracle: Oracle, spec: CallSpec, domain: tuple[float, float], trials: int = 7
+) -> float:
+    """The median relative difference between the oracle's vjp and central finite differences
+    of its own outputs along random directions (float64, at the example or at points across
+    the domain): 0 where it is within :data:`IMPRECISE_REFERENCE`."""
+    from legendre_verify.verification.samples import Sample
+
+    lo, hi = domain
+    generator = torch.Generator().manual_seed(2)
+    if spec.elementwise:  # random interior points: a kink is within reach with probability ~0
+        args: list[Any] = [
+            lo + (hi - lo) * (0.05 + 0.9 * torch.rand(9, generator=generator, dtype=torch.float64))
+            for _ in spec.diff
+        ]
+        kwargs: dict[str, Any] = {}
+    else:
+        args, _ = _as_float64_leaves(spec.args, spec.diff)
+        args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
+        kwargs = {k: _concrete(v) for k, v in spec.kwargs.items()}
+    base = Sample(tuple(args), spec.diff, (), (), (True,) * len(spec.diff), kwargs)
+    try:
+        outs = oracle.ask("outputs", base)
+    except OracleError:
+        return 0.0
+    errors = []
+    for _ in range(trials):
+        gs = tuple(
+            torch.rand(outs[k].shape, generator=generator, dtype=torch.float64) * 2 - 1
+            for k in spec.differentiable_outputs
+        )
+        us = [
+            torch.rand(args[i].shape, generator=generator, dtype=torch.float64) * 2 - 1
+            for i in spec.diff
+        ]
+        sample = Sample(tuple(args), spec.diff, gs, tuple(us), (True,) * len(spec.diff), kwargs)
+        h = 1e-5 * max(1.0, max(float(args[i].abs().max()) for i in spec.diff if args[i].numel()))
+
+        def along(step: float, sample: Sample = sample, us: list = us, gs: tuple = gs) -> float:
+            moved = sample.with_inputs(
+                [args[i] + step * u for i, u in zip(spec.diff, us, strict=True)]
+            )
+            values = oracle.ask("outputs", moved)
+            return sum(
+                float((values[k] * g).sum())
+                for k, g in zip(spec.differentiable_outputs, gs, strict=True)
+            )
+
+        try:
+            grads = oracle.ask("vjp", sample)
+            exact = sum(
+                float((g * u).sum()) for g, u in zip(grads, us, strict=True) if g is not None
+            )
+            finite = (along(h) - along(-h)) / (2 * h)
+        except OracleError:
+            return 0.0
+        size = sum(
+            float((g.abs() * u.abs()).sum())
+            for g, u in zip(grads, us, strict=True)
+            if g is not None
+        )
+        # the central difference's own rounding error: eps * sum |g f| / h
+        own = (
+            2.0**-52
+            * sum(
+                float((outs[k].abs() * g.abs()).sum())
+                for k, g in zip(spec.differentiable_outputs, gs, strict=True)
+            )
+            / h
+        )
+        if size > 0 and math.isfinite(exact) and math.isfinite(finite):
+            errors.append(max(0.0, abs(exact - finite) - 10 * own) / size)
+    if not errors:
+        return 0.0
+    median = sorted(errors)[len(errors) // 2]
+    return median if median > IMPRECISE_REFERENCE else 0.0
 
 
 def _derived_unusable(

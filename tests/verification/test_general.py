@@ -57,7 +57,7 @@ def test_correct_bases_of_the_general_zoo_pass(mutant):
 @pytest.mark.parametrize("mutant", GENERAL_MUTANTS, ids=[m.name for m in GENERAL_MUTANTS])
 def test_every_general_mutant_is_rejected(mutant):
     with pytest.raises(VerificationError) as info:
-        verify(mutant.fn, **mutant.verify_kwargs(), fail_fast=True)
+        verify(mutant.fn, **mutant.verify_kwargs(), fail_fast=True, max_examples=EXAMPLES)
     message = str(info.value)
     assert "minimal failing sample" in message and "reproduce:" in message
 

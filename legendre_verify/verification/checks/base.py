@@ -49,7 +49,7 @@ class Check:
 
     ``layouts``: non-contiguous tensors drawn; ``small``: sizes 1-3 and values kept inside the
     domain by a margin (finite differences); ``edges_only``: calls made of the domain's edge
-    values; ``requires_grad``: which inputs require grad is drawn; ``cost``: examples are
+    values; ``cost``: examples are
     max_examples / cost; ``needs``: capabilities without which the check is skipped.
     """
 
@@ -59,7 +59,6 @@ class Check:
     layouts: bool = False
     small: bool = False
     edges_only: bool = False
-    requires_grad: bool = False
     cost: float = 1.0
     needs: frozenset[Capability] = frozenset()
     default: bool = True

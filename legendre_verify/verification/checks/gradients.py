@@ -34,16 +34,37 @@ def gradients(subject: Subject, sample: Sample) -> Failures:
     return check_against(subject, sample, subject.truths)
 
 
-@register(requires_grad=True, dtypes=DtypeDraw.ALL)
+def requires_grad_combinations(arity: int) -> list[tuple[bool, ...]]:
+    """Every combination of which inputs require grad (up to 4 inputs); beyond, each input
+    alone, all but each input, all and none."""
+    if arity <= 4:
+        return list(itertools.product((True, False), repeat=arity))
+    singles = [tuple(i == j for j in range(arity)) for i in range(arity)]
+    return [
+        (True,) * arity,
+        (False,) * arity,
+        *singles,
+        *(tuple(not v for v in c) for c in singles),
+    ]
+
+
+@register(dtypes=DtypeDraw.ALL, cost=4)
 def requires_grad_subsets(subject: Subject, sample: Sample) -> Failures:
-    """Every combination of which inputs require grad (none included) runs, and gives the
-    gradients the truth (or, with no oracle, the Function's own float64 result with every input
-    requiring grad) gives for those that do (catches backwards that crash on a missing grad,
-    misread ctx.needs_input_grad, or return gradients in the wrong order)."""
-    label = f"requires_grad={sample.requires_grad}: "
-    if subject.truths:
-        return check_against(subject, sample, subject.truths, label=label)
-    return check_against(subject, sample, [subject.self_oracle], label=label)
+    """Every combination of which inputs require grad (none included) runs on each sample, and
+    gives the gradients the truth (or, with no oracle, the Function's own float64 result with
+    every input requiring grad) gives for those that do (catches backwards that crash on a
+    missing grad, misread ctx.needs_input_grad, or return gradients in the wrong order)."""
+    oracles = subject.truths or [subject.self_oracle]
+    for combination in requires_grad_combinations(subject.arity):
+        failures = check_against(
+            subject,
+            replace(sample, requires_grad=combination),
+            oracles,
+            label=f"requires_grad={combination}: ",
+        )
+        if failures:
+            return failures
+    return []
 
 
 @register(dtypes=DtypeDraw.ALL, layouts=True)
