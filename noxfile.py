@@ -13,9 +13,10 @@ CONSTRAINTS = ("-c", "constraints.txt")
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Install the package with its test extra (torch pinned) and run pytest."""
+    """Install the package with its test extra (torch pinned) and run pytest, one worker per
+    core (pytest-xdist; pass -n 0 to run serially)."""
     session.install(*CONSTRAINTS, ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session

@@ -275,3 +275,35 @@ def test_the_verifier_stands_alone():
         " loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+class SoftmaxOverEverything(torch.autograd.Function):
+    """Normalises over the whole tensor, not each row: right only without batch dimensions."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.exp(x - x.max()) if x.numel() else x.clone()
+        y = y / y.sum()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return y * (g - (g * y).sum())
+
+
+def test_batch_dimensions_are_checked_against_a_loop():
+    from legendre_verify.verification.mutants.general import SoftmaxFunction
+
+    options = dict(example=(torch.zeros(4),), signature="(n)->(n)", batch=True)
+    report = verify(
+        SoftmaxFunction.apply,
+        **options,
+        reference=lambda x: torch.softmax(x, -1),
+        max_examples=EXAMPLES,
+    )
+    assert report.passed and "batch" in {r.name for r in report.results if r.status == "passed"}
+    # no oracle at all: the loop over the batch dimension alone shows the bug
+    with pytest.raises(VerificationError, match="check 'batch' failed"):
+        verify(SoftmaxOverEverything.apply, **options, derived=False, checks=["batch"])

@@ -266,8 +266,13 @@ class MutatesGradOutput(_P3):
 @pytest.mark.parametrize("cls", [NegatesGradOutputTwice, MutatesGradOutput])
 def test_mutation_is_reported_once_as_mutation_with_the_sample_before_the_call(cls):
     report = verify(cls.apply, symbolic=lambda x: sympy.legendre(3, x), raise_on_failure=False)
-    assert [r.name for r in report.failures] == ["no_mutation"]
-    (failure,) = report.failures
+    failed = {r.name: r for r in report.failures}
+    # found by the check made for it; no check blames a wrong gradient or nondeterminism
+    assert "no_mutation" in failed
+    assert set(failed) <= {"no_mutation", "layouts"}, failed
+    if "layouts" in failed:  # a second, real bug: writing into an expanded grad_output crashes
+        assert "more than one element of the written-to tensor" in failed["layouts"].message
+    failure = failed["no_mutation"]
     assert "grad_output was modified in place during backward" in failure.message
     # the printed sample is the one before the call: applying the backward's write to it
     # would give other values; the reproduction runs and shows the write

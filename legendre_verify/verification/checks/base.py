@@ -171,10 +171,16 @@ def vjp(
 
 
 def float_call(
-    subject: Subject, sample: Sample, fn: Callable[..., Any] | None = None
+    subject: Subject,
+    sample: Sample,
+    fn: Callable[..., Any] | None = None,
+    *,
+    shield: bool = False,
 ) -> Callable[..., tuple[torch.Tensor, ...]]:
     """The call as a function of its differentiable tensors alone, returning the
-    differentiable outputs (what gradcheck, torch.func.jvp and vmap take)."""
+    differentiable outputs (what gradcheck, torch.func.jvp and vmap take). ``shield``: the
+    Function's backward receives copies of the cotangents (a backward that writes into its
+    grad_output is the mutation check's finding, not gradcheck's)."""
     args = list(sample.args)
     diff = sample.diff
 
@@ -183,7 +189,12 @@ def float_call(
         for i, x in zip(diff, xs, strict=True):
             merged[i] = x.clone() if subject.dirty else x
         outs = outputs_of(subject, (fn or subject.fn)(*merged, **sample.kwargs))
-        return tuple(outs[k] for k in subject.spec.differentiable_outputs)
+        chosen = tuple(outs[k] for k in subject.spec.differentiable_outputs)
+        if shield:
+            for o in chosen:
+                if o.requires_grad:
+                    o.register_hook(lambda g: None if g is None else g.clone())
+        return chosen
 
     return f
 

@@ -172,7 +172,7 @@ def gradcheck(subject: Subject, sample: Sample) -> Failures:
     s64 = sample.mapped(lambda t: t.detach().double())
     try:
         torch.autograd.gradcheck(
-            float_call(subject, s64),
+            float_call(subject, s64, shield=True),
             gradcheck_inputs(s64),
             check_forward_ad=Capability.FORWARD_AD in caps,
             check_batched_grad=Capability.VMAP in caps,

@@ -147,7 +147,7 @@ def gradgradcheck(subject: Subject, sample: Sample) -> Failures:
     s64 = sample.mapped(lambda t: t.detach().double())
     try:
         torch.autograd.gradgradcheck(
-            float_call(subject, s64),
+            float_call(subject, s64, shield=True),
             gradcheck_inputs(s64),
             check_fwd_over_rev=Capability.FORWARD_AD in caps,
             check_batched_grad=Capability.VMAP in caps,
