@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from legendre_verify.verification import checks, oracles, strategies, tolerances
     from legendre_verify.verification.driver import verify
     from legendre_verify.verification.oracles import OracleError
+    from legendre_verify.verification.pytest_plugin import verification_tests
     from legendre_verify.verification.report import CheckResult, Report, VerificationError
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "oracles",
     "strategies",
     "tolerances",
+    "verification_tests",
     "verify",
 ]
 
@@ -54,6 +56,7 @@ _LAZY = {
     "Report": (f"{_VERIFICATION}.report", "Report"),
     "CheckResult": (f"{_VERIFICATION}.report", "CheckResult"),
     "OracleError": (f"{_VERIFICATION}.oracles", "OracleError"),
+    "verification_tests": (f"{_VERIFICATION}.pytest_plugin", "verification_tests"),
     "checks": (f"{_VERIFICATION}.checks", None),
     "oracles": (f"{_VERIFICATION}.oracles", None),
     "strategies": (f"{_VERIFICATION}.strategies", None),

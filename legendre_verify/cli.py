@@ -121,6 +121,8 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    if args.junit_xml:
+        Path(args.junit_xml).write_text(report.to_junit_xml())
     for note in report.notes:
         print(f"note: {note}")
     if not report.passed:
@@ -294,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--signature", metavar="SIG", help="gufunc signature, e.g. '(m,n),(n)->(m)'")
     check.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    check.add_argument(
+        "--junit-xml", metavar="FILE", help="write the report as JUnit XML (a testcase per check)"
+    )
     check.add_argument("--quiet", action="store_true", help="no per-check rows")
     check.add_argument("--domain", nargs=2, type=float, default=(-1.0, 1.0), metavar=("LO", "HI"))
     check.add_argument("--n", type=int, help="pass N as the last argument (and as n in EXPR)")

@@ -5,16 +5,19 @@ named like the function the package re-exports would replace that function when 
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from hypothesis import HealthCheck, find, settings
+from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample, Unsatisfiable
+from hypothesis.errors import Flaky, FlakyFailure, Unsatisfiable
 
 from legendre_verify.verification import strategies as lst
 from legendre_verify.verification.checks import CHECKS, Check, DtypeDraw, run_check
@@ -23,7 +26,7 @@ from legendre_verify.verification.report import CheckResult, Report, Verificatio
 from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Capability, Subject, build_subject
 
-__all__ = ["DEFAULT_MAX_EXAMPLES", "verify"]
+__all__ = ["DEFAULT_MAX_EXAMPLES", "Plan", "make_plan", "run_planned_check", "verify"]
 
 #: examples per check by default (a check's ``cost`` divides it); ``thorough=True`` uses 10x
 DEFAULT_MAX_EXAMPLES = 20
@@ -167,6 +170,7 @@ def verify(
     progress: Callable[[CheckResult], None] | None = None,
     raise_on_failure: bool = True,
     fail_fast: bool = False,
+    database: Any = None,
 ) -> Report:
     """Prove a custom autograd Function (or custom op) right, or show a minimal counterexample.
 
@@ -198,9 +202,12 @@ def verify(
     examples, randomly, from a seed the report prints (``seed=`` replays it; without
     ``thorough`` the draws are derandomized: the same whatever else is imported);
     ``fail_fast=True`` stops at the first failure. An oracle's own failure
-    is an ``OracleError``, raised at once: never blamed on ``fn``.
+    is an ``OracleError``, raised at once: never blamed on ``fn``. ``database=`` (a
+    Hypothesis example database, or a directory) saves each check's failing samples and
+    replays them first the next time (opt-in; inside pytest, :func:`verification_tests`
+    uses the active Hypothesis profile's).
     """
-    subject = build_subject(
+    plan = make_plan(
         fn,
         example=example,
         kwargs=kwargs,
@@ -209,57 +216,25 @@ def verify(
         symbolic=symbolic,
         reference=reference,
         derived=derived,
-        arity=arity,
-        domain=domain,
         compare=compare,
         kinks=kinks,
+        arity=arity,
+        domain=domain,
+        dtypes=dtypes,
+        devices=devices,
+        max_examples=max_examples,
+        checks=checks,
+        skip=skip,
+        inductor=inductor,
+        thorough=thorough,
+        seed=seed,
         name=name,
+        database=database,
     )
-    dtypes = resolve_dtypes(dtypes)
-    devices = resolve_devices(devices)
-    base_examples = _check_examples(max_examples, thorough)
-    names, skipped = select_checks(checks, skip, inductor)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"seed must be an int, got seed={seed!r}")
-    if seed is not None and not thorough:
-        raise ValueError("seed= replays a thorough=True run; without thorough draws are fixed")
-
-    report = Report(subject.name, notes=subject.describe())
-    left_out = [
-        str(d).removeprefix("torch.") for d in dtypes if not lst.represents(subject.domain, d)
-    ]
-    if left_out:
-        dtypes = [d for d in dtypes if lst.represents(subject.domain, d)]
-        report.notes.append(
-            f"{', '.join(left_out)} hold no value of the domain {subject.domain}: left out"
-        )
-    if thorough:
-        seed = random.SystemRandom().randrange(2**32) if seed is None else seed
-        report.notes.append(f"thorough run, seed={seed}: replay with thorough=True, seed={seed}")
+    report = Report(plan.subject.name, notes=list(plan.notes))
     started = time.perf_counter()
-    first_failure: str | None = None
-    for check_name in names:
-        check = CHECKS[check_name]
-        reason = (
-            "skipped by the caller"
-            if check_name in skipped
-            else _skip_reason(check, subject, dtypes)
-        )
-        t0 = time.perf_counter()
-        if reason:
-            result = CheckResult(check_name, "skipped", 0, 0.0, reason, check.doc)
-        else:
-            result = run_one(
-                check,
-                subject,
-                dtypes,
-                devices,
-                max(1, int(base_examples / check.cost)),
-                seed=None if seed is None else seed + names.index(check_name),
-            )
-            result.seconds = time.perf_counter() - t0
-            if result.details and first_failure is None:
-                first_failure = result.details
+    for check_name in plan.names:
+        result = run_planned_check(plan, check_name)
         report.results.append(result)
         if progress is not None:
             progress(result)
@@ -269,11 +244,105 @@ def verify(
     needed = report.skipped_for_truth
     if needed:
         report.notes.append(f"skipped for lack of a truth: {', '.join(needed)}")
-    if first_failure is not None and raise_on_failure:
+    if report.failures and raise_on_failure:
         others = [r.name for r in report.failures[1:]]
         suffix = f"\nother failing checks: {', '.join(others)}" if others else ""
-        raise VerificationError(first_failure + suffix + "\n\n" + report.format_table(), report)
+        raise VerificationError(
+            report.failures[0].details + suffix + "\n\n" + report.format_table(), report
+        )
     return report
+
+
+@dataclass
+class Plan:
+    """A validated verify() call: the subject and how each check is to be run."""
+
+    subject: Subject
+    names: list[str]
+    skipped: set[str]
+    dtypes: list[torch.dtype]
+    devices: list[torch.device]
+    base_examples: int
+    seed: int | None
+    derandomize: bool
+    database: Any
+    notes: list[str] = field(default_factory=list)
+
+
+def make_plan(
+    fn: Callable[..., Any],
+    *,
+    dtypes: Iterable[torch.dtype | str] | None = None,
+    devices: Iterable[str | torch.device] | None = None,
+    max_examples: int | None = None,
+    checks: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+    inductor: bool = False,
+    thorough: bool = False,
+    seed: int | None = None,
+    database: Any = None,
+    derandomize: bool | None = None,
+    **subject_options: Any,
+) -> Plan:
+    """Validate a verify() call (``subject_options`` as ``build_subject``'s) and plan it."""
+    subject = build_subject(fn, **subject_options)
+    dtypes = resolve_dtypes(dtypes)
+    devices = resolve_devices(devices)
+    base_examples = _check_examples(max_examples, thorough)
+    names, skipped = select_checks(checks, skip, inductor)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int, got seed={seed!r}")
+    if seed is not None and not (thorough or derandomize is False):
+        raise ValueError("seed= replays a thorough=True run; without thorough draws are fixed")
+    notes = subject.describe()
+    left_out = [
+        str(d).removeprefix("torch.") for d in dtypes if not lst.represents(subject.domain, d)
+    ]
+    if left_out:
+        dtypes = [d for d in dtypes if lst.represents(subject.domain, d)]
+        notes.append(
+            f"{', '.join(left_out)} hold no value of the domain {subject.domain}: left out"
+        )
+    if derandomize is None:  # a database replays random runs: derandomized ones need none
+        derandomize = not thorough and database is None
+    if not derandomize and database is None:
+        seed = random.SystemRandom().randrange(2**32) if seed is None else seed
+        notes.append(f"random run, seed={seed}: replay with thorough=True, seed={seed}")
+    elif database is not None:  # Hypothesis's @seed turns the database off: its own randomness
+        seed = None
+    if isinstance(database, str | os.PathLike):
+        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        database = DirectoryBasedExampleDatabase(os.fspath(database))
+    return Plan(
+        subject, names, skipped, dtypes, devices, base_examples, seed, derandomize, database, notes
+    )
+
+
+def run_planned_check(plan: Plan, name: str) -> CheckResult:
+    """Run one check of a plan (skipped, with the reason, where it cannot run)."""
+    check = CHECKS[name]
+    subject = plan.subject
+    reason = (
+        "skipped by the caller"
+        if name in plan.skipped
+        else _skip_reason(check, subject, plan.dtypes)
+    )
+    if reason:
+        return CheckResult(name, "skipped", 0, 0.0, reason, check.doc)
+    t0 = time.perf_counter()
+    result = run_one(
+        check,
+        subject,
+        plan.dtypes,
+        plan.devices,
+        max(1, int(plan.base_examples / check.cost)),
+        derandomize=plan.derandomize,
+        seed=None if plan.seed is None else plan.seed + list(CHECKS).index(name),
+        database=plan.database,
+    )
+    result.seconds = time.perf_counter() - t0
+    return result
 
 
 @contextmanager
@@ -303,6 +372,10 @@ def _without_local_constants() -> Iterator[None]:
         cache.cache.clear()
 
 
+class _CheckFailed(AssertionError):
+    """Raised inside the Hypothesis test when a check fails on a sample."""
+
+
 def run_one(
     check: Check,
     subject: Subject,
@@ -310,11 +383,17 @@ def run_one(
     devices: list[torch.device],
     examples: int,
     *,
+    derandomize: bool = True,
     seed: int | None = None,
+    database: Any = None,
 ) -> CheckResult:
-    """Draw up to ``examples`` samples for one check; shrink the first failure."""
+    """Draw up to ``examples`` samples for one check; shrink the first failure. With a
+    ``database`` (random runs only: Hypothesis's derandomized runs use none) the minimal
+    failing sample is saved under this Function and check, and replayed first next time;
+    ``seed`` fixes a random run's draws (Hypothesis then uses no database)."""
     tried = 0
     first: tuple[Sample, list[str]] | None = None
+    last: list[Sample] = []
 
     def fails(sample: Sample) -> bool:
         nonlocal tried, first
@@ -326,21 +405,31 @@ def run_one(
 
     config = settings(
         max_examples=examples,
-        derandomize=seed is None,
-        database=None,
+        derandomize=derandomize,
+        database=None if derandomize else database,  # Hypothesis: derandomized, no database
         deadline=None,
         suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+    )
+
+    @config
+    @given(_strategy(check, subject, dtypes, devices))
+    def property_holds(sample: Sample) -> None:
+        if fails(sample):
+            last[:] = [sample]
+            raise _CheckFailed(check.name)
+
+    if seed is not None:
+        property_holds = hypothesis_seed(seed)(property_holds)
+    property_holds._hypothesis_internal_database_key = (  # type: ignore[attr-defined]
+        f"legendre-verify:{subject.name}:{check.name}".encode()
     )
     try:
         with _without_local_constants():
-            minimal = find(
-                _strategy(check, subject, dtypes, devices),
-                fails,
-                settings=config,
-                random=None if seed is None else random.Random(seed),
-            )
-    except (NoSuchExample, Unsatisfiable):
+            property_holds()
+        return CheckResult(check.name, "passed", tried, 0.0, doc=check.doc)
+    except Unsatisfiable:
         return CheckResult(check.name, "passed", tried, 0.0, doc=check.doc)
     except MissingDerivative as error:
         return CheckResult(check.name, "skipped", tried, 0.0, str(error), check.doc)
@@ -352,6 +441,8 @@ def run_one(
         failures = [f"nondeterministic: failed once, then passed on the same sample: {failures[0]}"]
         details = failure_message(subject, check, minimal, failures)
         return CheckResult(check.name, "failed", tried, 0.0, failures[0], check.doc, details)
+    except _CheckFailed:
+        (minimal,) = last  # Hypothesis ran the minimal failing sample last
     failures = run_check(check, subject, minimal.copy()) or [
         "(passed when run again: nondeterministic)"
     ]

@@ -72,6 +72,32 @@ class Report:
             "checks": [r.__dict__.copy() for r in self.results],
         }
 
+    def to_junit_xml(self) -> str:
+        """The report as JUnit XML (one testcase per check), for CI systems."""
+        from xml.etree import ElementTree as ET
+
+        suite = ET.Element(
+            "testsuite",
+            name=self.subject,
+            tests=str(len(self.results)),
+            failures=str(len(self.failures)),
+            skipped=str(sum(r.status == "skipped" for r in self.results)),
+            time=f"{self.seconds:.3f}",
+        )
+        for r in self.results:
+            case = ET.SubElement(
+                suite, "testcase", classname=self.subject, name=r.name, time=f"{r.seconds:.3f}"
+            )
+            if r.status == "failed":
+                ET.SubElement(case, "failure", message=r.message[:500]).text = r.details
+            elif r.status == "skipped":
+                ET.SubElement(case, "skipped", message=r.message)
+        if self.notes:
+            ET.SubElement(suite, "system-out").text = "\n".join(self.notes)
+        root = ET.Element("testsuites")
+        root.append(suite)
+        return ET.tostring(root, encoding="unicode")
+
     def __str__(self) -> str:
         return self.format_table()
 

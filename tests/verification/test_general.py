@@ -260,6 +260,15 @@ def test_cli_check_a_file_with_reference_example_signature_and_json(tmp_path, ca
     report = json.loads(out.read_text())
     assert not report["passed"]
     assert {c["name"]: c["status"] for c in report["checks"]}["gradients"] == "failed"
+    xml = tmp_path / "report.xml"
+    assert main([*args, "--junit-xml", str(xml), "--quiet"]) == 1
+    from xml.etree import ElementTree as ET
+
+    suite = ET.parse(xml).getroot().find("testsuite")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert cases["gradients"].find("failure") is not None
+    assert cases["meta"].find("failure") is None and cases["compile"].find("skipped") is not None
+    assert "minimal failing sample" in cases["gradients"].find("failure").text
     assert main([*args[:2], "--example", "(torch.ones(3, 4),"]) == 2  # misuse: exit 2
     assert "--example" in capsys.readouterr().err
 

@@ -10,7 +10,14 @@ import sympy
 import torch
 from hypothesis import given
 
-from legendre_verify import LegendrePolynomial3, VerificationError, checks, legendre_p, verify
+from legendre_verify import (
+    LegendrePolynomial3,
+    VerificationError,
+    checks,
+    legendre_p,
+    verification_tests,
+    verify,
+)
 from legendre_verify import strategies as lst
 from legendre_verify.cli import main
 from legendre_verify.verification.mutants.elementwise import ELEMENTWISE_MUTANTS, NaNAtEnds
@@ -75,45 +82,41 @@ class StraightThroughRound(torch.autograd.Function):
         return g
 
 
-@pytest.mark.parametrize(
-    ("fn", "kwargs"),
-    [
-        (LegendrePolynomial3.apply, {"symbolic": lambda x: sympy.legendre(3, x)}),
-        (lambda x: legendre_p(x, 7), {"symbolic": lambda x: sympy.legendre(7, x)}),
-        (lambda x: legendre_p(x, 0), {"symbolic": lambda x: sympy.legendre(0, x)}),
-        (Exp.apply, {"symbolic": sympy.exp, "domain": (-3.0, 3.0)}),
-        (Exp.apply, {"reference": torch.exp, "domain": (-3.0, 3.0)}),
-        (Mul.apply, {"symbolic": lambda x, y: x * y, "reference": torch.mul}),
-        (
-            StraightThroughRound.apply,
-            {
-                "reference": lambda x: x + (torch.round(x) - x).detach(),
-                "domain": (-3.0, 3.0),
-                "skip": ["gradcheck", "gradgradcheck"],
-            },
-        ),
-    ],
-    ids=["P3", "P7", "P0", "exp-symbolic", "exp-reference", "mul-two-inputs", "straight-through"],
+# One pytest item per check (verification_tests): `pytest -k gradients` runs that check of
+# every Function here; a failure's text is the shrunk sample and its reproduction.
+test_p3 = verification_tests(LegendrePolynomial3.apply, symbolic=lambda x: sympy.legendre(3, x))
+test_p7 = verification_tests(
+    lambda x: legendre_p(x, 7), symbolic=lambda x: sympy.legendre(7, x), name="legendre_p(x, 7)"
 )
-def test_correct_functions_pass(fn, kwargs):
-    report = verify(fn, **kwargs)
-    assert report.passed
-    ran = {r.name for r in report.results if r.status == "passed"}
-    assert {
-        "values",
-        "gradients",
-        "second_order",
-        "dtypes",
-        "layouts",
-        "edges",
-        "no_mutation",
-    } <= ran
-    assert all(r.examples >= 1 for r in report.results if r.status == "passed")
+test_p0 = verification_tests(
+    lambda x: legendre_p(x, 0), symbolic=lambda x: sympy.legendre(0, x), name="legendre_p(x, 0)"
+)
+test_exp_symbolic = verification_tests(Exp.apply, symbolic=sympy.exp, domain=(-3.0, 3.0))
+test_exp_reference = verification_tests(Exp.apply, reference=torch.exp, domain=(-3.0, 3.0))
+test_mul_two_inputs = verification_tests(
+    Mul.apply, symbolic=lambda x, y: x * y, reference=torch.mul
+)
+test_straight_through = verification_tests(
+    StraightThroughRound.apply,
+    reference=lambda x: x + (torch.round(x) - x).detach(),
+    domain=(-3.0, 3.0),
+    skip=["gradcheck", "gradgradcheck"],
+)
+
+
+def test_skips_say_why():
+    report = verify(
+        StraightThroughRound.apply,
+        reference=lambda x: x + (torch.round(x) - x).detach(),
+        domain=(-3.0, 3.0),
+        skip=["gradcheck"],
+        checks=["gradcheck", "cuda", "values"],
+    )
     skipped = {r.name: r.message for r in report.results if r.status == "skipped"}
+    assert skipped["gradcheck"] == "skipped by the caller"
     if not torch.cuda.is_available():
         assert skipped["cuda"] == "CUDA is not available here"
-    for name in kwargs.get("skip", ()):
-        assert skipped[name] == "skipped by the caller"
+    assert [r.name for r in report.results if r.status == "passed"] == ["values"]
 
 
 def test_capabilities_are_probed():

@@ -1,0 +1,97 @@
+"""verification_tests() in a user's own test file, run with plain pytest: one item per check,
+a planted bug fails exactly the items of the checks that catch it, skips say why, failing
+samples are replayed from Hypothesis's database, --hypothesis-seed runs repeat (issue #11)."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = textwrap.dedent(
+    """
+    import sympy, torch
+    from legendre_verify import verification_tests
+
+
+    class Swish(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * torch.sigmoid(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            s = torch.sigmoid(x)
+            return g * s * (1 + x * (1 - s)) * SCALE
+
+
+    SCALE = {scale}
+    test_swish = verification_tests(
+        Swish.apply, symbolic=lambda x: x / (1 + sympy.exp(-x)), skip=["compile"], max_examples=8
+    )
+    """
+)
+
+
+def _run(pytester: pytest.Pytester, scale: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(test_user=USER_TESTS.format(scale=scale))
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rfs", *args)
+
+
+def test_one_item_per_check_and_skips_with_reasons(pytester):
+    result = _run(pytester, "1.0", "-v")
+    result.assert_outcomes(passed=16, skipped=8)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_swish?meta? PASSED*",
+            "*test_swish?gradients? PASSED*",
+            "*test_swish?second_order? PASSED*",
+            "*SKIPPED*CUDA is not available here*",
+            "*SKIPPED*skipped by the caller*",
+        ]
+    )
+
+
+def test_a_planted_bug_fails_exactly_the_checks_that_catch_it(pytester):
+    result = _run(pytester, "1.0001")
+    failed = set(re.findall(r"FAILED test_user.py::test_swish\[(\w+)\]", result.stdout.str()))
+    # a derivative off by 1e-4: caught against the truth, missed by finite differences
+    assert {"gradients", "second_order", "dtypes"} <= failed
+    assert not failed & {"meta", "values", "gradcheck", "no_mutation", "layouts"}
+    out = result.stdout.str()
+    assert "minimal failing sample (shrunk by Hypothesis" in out and "reproduce:" in out
+    assert "Traceback" not in out  # the failure text, not the driver's traceback
+
+
+def test_only_one_check_runs_with_k(pytester):
+    result = _run(pytester, "1.0", "-k", "gradients")
+    result.assert_outcomes(passed=1)
+
+
+def test_failing_samples_are_replayed_first_from_the_database(pytester):
+    profile = "from hypothesis import settings\nsettings.register_profile('r', derandomize=False)\n"
+    pytester.makeconftest(profile + "settings.load_profile('r')\n")
+    first = _run(pytester, "1.0001", "-k", "gradients", "--hypothesis-seed=1")
+    second = _run(pytester, "1.0001", "-k", "gradients", "--hypothesis-seed=2")
+    sample = re.compile(r"minimal failing sample.*?\nreproduce", re.S)
+    assert sample.search(first.stdout.str()).group(0) == sample.search(second.stdout.str()).group(0)
+    assert (pytester.path / ".hypothesis" / "examples").is_dir()
+
+
+def test_hypothesis_seed_makes_random_runs_reproducible(pytester):
+    pytester.makeconftest(
+        "from hypothesis import settings\n"
+        "settings.register_profile('r', derandomize=False, database=None)\n"
+        "settings.load_profile('r')\n"
+    )
+    runs = [_run(pytester, "1.0001", "-k", "gradients", "--hypothesis-seed=7") for _ in range(2)]
+    texts = [
+        re.search(r"minimal failing sample.*?reproduce", r.stdout.str(), re.S).group(0)
+        for r in runs
+    ]
+    assert texts[0] == texts[1]
