@@ -3,6 +3,8 @@ dimensions vs a loop over them."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from legendre_verify.verification.checks.base import (
@@ -41,8 +43,8 @@ def shapes(subject: Subject, sample: Sample) -> Failures:
     spec = subject.spec
     n_loop = len(sample.shape) - len(spec.signature.inputs[0])
 
-    def flat(t: torch.Tensor) -> torch.Tensor:
-        return t.reshape(-1, *t.shape[n_loop:])
+    def flat(t: torch.Tensor) -> torch.Tensor:  # sizes spelled out: -1 is ambiguous if empty
+        return t.reshape(math.prod(t.shape[:n_loop]), *t.shape[n_loop:])
 
     flattened = replace(
         sample.with_inputs([flat(x.detach()) for x in sample.inputs]),
