@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Sample", "clone_like", "tensor_source", "value_source"]
+__all__ = ["LAYOUTS", "Sample", "clone_like", "tensor_source", "value_source", "with_layout"]
 
 
 def _layout(t: torch.Tensor) -> str:
@@ -52,6 +52,37 @@ def value_source(value: Any) -> str:
             else (f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
         )
     return repr(value)
+
+
+#: memory layouts a tensor can be given: ``contiguous``; ``transposed`` (dims reversed, >= 2-D);
+#: ``strided`` (every other element of a larger buffer); ``expanded`` (a stride-0 dimension)
+LAYOUTS: tuple[str, ...] = ("contiguous", "transposed", "strided", "expanded")
+
+
+def with_layout(values: torch.Tensor, layout: str) -> torch.Tensor:
+    """A tensor equal to ``values`` stored in ``layout`` (``expanded`` needs a size-1 dimension
+    to broadcast; where there is none, or too few dims to transpose, it stays as it is)."""
+    if layout == "contiguous":
+        return values.contiguous()
+    if layout == "transposed":
+        return values.mT.contiguous().mT if values.dim() >= 2 else values
+    if layout == "strided":
+        if values.dim() == 0:
+            return values
+        # the gaps hold NaN, not uninitialised memory: a kernel that reads them fails the same
+        # way every time
+        buffer = torch.full(
+            (*values.shape[:-1], 2 * values.shape[-1]),
+            float("nan"),
+            dtype=values.dtype,
+            device=values.device,
+        )
+        view = buffer[..., ::2]
+        view.copy_(values)
+        return view
+    if layout == "expanded":
+        return values  # expanded tensors are built by tensors(), which chooses the shape
+    raise ValueError(f"layout must be one of {LAYOUTS}, got layout={layout!r}")
 
 
 def clone_like(t: torch.Tensor) -> torch.Tensor:

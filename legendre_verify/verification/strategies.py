@@ -17,7 +17,7 @@ import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from legendre_verify.verification.samples import Sample
+from legendre_verify.verification.samples import LAYOUTS, Sample, with_layout
 from legendre_verify.verification.signature import CallSpec
 
 __all__ = [
@@ -45,10 +45,6 @@ FLOAT_DTYPES: tuple[torch.dtype, ...] = (
     torch.float32,
     torch.float64,
 )
-
-#: memory layouts a tensor can be given: ``contiguous``; ``transposed`` (dims reversed, >= 2-D);
-#: ``strided`` (every other element of a larger buffer); ``expanded`` (a stride-0 dimension)
-LAYOUTS: tuple[str, ...] = ("contiguous", "transposed", "strided", "expanded")
 
 
 def available_devices() -> list[torch.device]:
@@ -155,32 +151,6 @@ def shapes(
     return hnp.array_shapes(
         min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
     )
-
-
-def with_layout(values: torch.Tensor, layout: str) -> torch.Tensor:
-    """A tensor equal to ``values`` stored in ``layout`` (``expanded`` needs a size-1 dimension
-    to broadcast; where there is none, or too few dims to transpose, it stays as it is)."""
-    if layout == "contiguous":
-        return values.contiguous()
-    if layout == "transposed":
-        return values.mT.contiguous().mT if values.dim() >= 2 else values
-    if layout == "strided":
-        if values.dim() == 0:
-            return values
-        # the gaps hold NaN, not uninitialised memory: a kernel that reads them fails the same
-        # way every time
-        buffer = torch.full(
-            (*values.shape[:-1], 2 * values.shape[-1]),
-            float("nan"),
-            dtype=values.dtype,
-            device=values.device,
-        )
-        view = buffer[..., ::2]
-        view.copy_(values)
-        return view
-    if layout == "expanded":
-        return values  # expanded tensors are built by tensors(), which chooses the shape
-    raise ValueError(f"layout must be one of {LAYOUTS}, got layout={layout!r}")
 
 
 @st.composite

@@ -19,20 +19,39 @@ from legendre_verify.verification.checks.base import (
     tolerances,
     vjp,
 )
-from legendre_verify.verification.samples import Sample
+from legendre_verify.verification.samples import Sample, with_layout
 from legendre_verify.verification.subject import Capability, Subject
 
 
 @register(dtypes=DtypeDraw.ALL, layouts=True)
 def layouts(subject: Subject, sample: Sample) -> Failures:
     """Non-contiguous inputs and grad_outputs (transposed, strided slices, expanded stride-0)
-    give what their contiguous copies give (catches kernels that assume contiguous memory,
+    give what their contiguous copies give: the drawn layouts, and every tensor of the sample
+    as a strided slice and transposed too (catches kernels that assume contiguous memory,
     .view() on a transposed weight, as_strided with the contiguous strides)."""
-    contiguous = replace(
-        sample.with_inputs([x.detach().contiguous() for x in sample.inputs]),
-        grad_outputs=tuple(None if g is None else g.contiguous() for g in sample.grad_outputs),
-    )
-    return same_run(subject, sample, contiguous, "non-contiguous run vs contiguous copy")
+
+    def relaid(layout: str | None) -> Sample:
+        def move(t: torch.Tensor) -> torch.Tensor:
+            t = t.detach()
+            return t.contiguous() if layout is None else with_layout(t, layout)
+
+        return replace(
+            sample.with_inputs([move(x) for x in sample.inputs]),
+            grad_outputs=tuple(None if g is None else move(g) for g in sample.grad_outputs),
+        )
+
+    contiguous = relaid(None)
+    for variant, name in (
+        (sample, "drawn"),
+        (relaid("strided"), "strided"),
+        (relaid("transposed"), "transposed"),
+    ):
+        failures = same_run(
+            subject, variant, contiguous, f"non-contiguous ({name}) run vs contiguous copy"
+        )
+        if failures:
+            return failures
+    return []
 
 
 @register(dtypes=DtypeDraw.ALL, needs=[Capability.LOOP])
