@@ -74,8 +74,15 @@ def test_only_one_check_runs_with_k(pytester):
 
 
 def test_failing_samples_are_replayed_first_from_the_database(pytester):
-    profile = "from hypothesis import settings\nsettings.register_profile('r', derandomize=False)\n"
-    pytester.makeconftest(profile + "settings.load_profile('r')\n")
+    # a random profile with the default example database (named: under CI=true, Hypothesis's
+    # own defaults have none)
+    pytester.makeconftest(
+        "from hypothesis import settings\n"
+        "from hypothesis.database import DirectoryBasedExampleDatabase\n"
+        "settings.register_profile('r', derandomize=False,"
+        " database=DirectoryBasedExampleDatabase('.hypothesis/examples'))\n"
+        "settings.load_profile('r')\n"
+    )
     first = _run(pytester, "1.0001", "-k", "gradients", "--hypothesis-seed=1")
     second = _run(pytester, "1.0001", "-k", "gradients", "--hypothesis-seed=2")
     sample = re.compile(r"minimal failing sample.*?\nreproduce", re.S)
