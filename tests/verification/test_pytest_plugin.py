@@ -4,6 +4,7 @@ samples are replayed from Hypothesis's database, --hypothesis-seed runs repeat (
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import textwrap
 
@@ -102,3 +103,57 @@ def test_hypothesis_seed_makes_random_runs_reproducible(pytester):
         for r in runs
     ]
     assert texts[0] == texts[1]
+
+
+def _statistics(out: str) -> dict[str, str]:
+    """Each item's block of the 'Hypothesis Statistics' section, by test id."""
+    section = out.split("= Hypothesis Statistics =")[1].split("short test summary")[0]
+    blocks = re.split(r"^test_user\.py::test_swish\[(\w+)\]:$", section, flags=re.M)
+    return dict(zip(blocks[1::2], blocks[2::2], strict=True))
+
+
+@pytest.mark.parametrize(
+    "workers",
+    [
+        [],
+        pytest.param(
+            ["-n", "2"],
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("xdist") is None, reason="needs pytest-xdist"
+            ),
+        ),
+    ],
+    ids=["serial", "xdist"],
+)
+def test_show_statistics_lists_each_checks_draws(pytester, workers):
+    result = _run(
+        pytester,
+        "1.0001",
+        "-k",
+        "values or gradients or cuda",
+        "--hypothesis-show-statistics",
+        *workers,
+    )
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    stats = _statistics(result.stdout.str())
+    assert set(stats) == {"values", "gradients"}  # the skipped check drew nothing
+    # a passing check: every one of its 8 draws, and why Hypothesis stopped
+    assert "- during generate phase" in stats["values"]
+    assert "- 8 passing, 0 failing, and 0 invalid test cases" in stats["values"]
+    assert "Typical runtimes: " in stats["values"]
+    assert "- Stopped because settings.max_examples=8" in stats["values"]
+    # a failing check: the failure found while generating, then shrunk
+    failing = re.search(
+        r"during generate phase.*?- (\d+) passing, (\d+) failing", stats["gradients"], re.S
+    )
+    assert failing and int(failing.group(2)) >= 1
+    assert "Found 1 distinct error in this phase" in stats["gradients"]
+    assert re.search(r"Tried \d+ shrinks of which \d+ were successful", stats["gradients"])
+    assert "- Stopped because" in stats["gradients"]
+
+
+def test_no_statistics_without_the_option(pytester):
+    result = _run(pytester, "1.0", "-k", "values")
+    result.assert_outcomes(passed=1)
+    assert "Hypothesis Statistics" not in result.stdout.str()
+    assert "during generate phase" not in result.stdout.str()
