@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
@@ -66,18 +67,60 @@ def _accuracy(args: argparse.Namespace) -> int:
     return 0 if worst.passed else 1
 
 
-def _row_printer(width: int = 22) -> Callable[[Any], None]:
-    """Print each check's row the moment it finishes: the table is the progress display."""
-    print(f"{'check':<{width}}  {'status':<7}  {'examples':>8}  {'seconds':>7}", flush=True)
+class _CheckDisplay:
+    """What ``check`` shows as it runs: a row on ``out`` the moment each check finishes (the
+    table is the display) and, only where ``err`` is a terminal, a live line on ``err`` for a
+    check running longer than ``AFTER`` seconds: a bar of its draws out of its budget, redrawn
+    in place with a carriage return (at most every ``EVERY`` seconds) and erased before the
+    row. Fed by verify()'s ``progress`` and ``on_sample`` hooks; it only renders."""
 
-    def show(result: Any) -> None:
+    AFTER = 1.0  # seconds a check runs before its live line appears
+    EVERY = 0.1  # seconds between redraws
+
+    def __init__(self, out: TextIO, err: TextIO, *, width: int = 22, bar: int = 20) -> None:
+        self.out, self.err = out, err
+        self.live = bool(getattr(err, "isatty", lambda: False)())
+        self.width, self.bar = width, bar
+        self.shown = 0  # length of the live line on screen, 0 when none
+        self.drawn_at = -math.inf
+        header = f"{'check':<{width}}  {'status':<7}  {'examples':>8}  {'seconds':>7}"
+        print(header, file=self.out, flush=True)
+
+    def line(self, p: Any) -> str:
+        """The live line for a :class:`CheckProgress`."""
+        if p.shrinking:
+            state = f"shrinking a failing sample ({p.examples} samples run)"
+        else:
+            done = min(p.examples, p.max_examples)
+            filled = self.bar * done // max(p.max_examples, 1)
+            bar = "#" * filled + "-" * (self.bar - filled)
+            state = f"[{bar}] {done:>{len(str(p.max_examples))}}/{p.max_examples} draws"
+        return f"{p.check:<{self.width}}  {state}  {p.seconds:.1f} s"
+
+    def sample(self, p: Any) -> None:
+        if not self.live or p.seconds < self.AFTER or p.seconds - self.drawn_at < self.EVERY:
+            return
+        self.drawn_at = p.seconds
+        text = self.line(p)
+        self.err.write("\r" + text.ljust(self.shown))
+        self.err.flush()
+        self.shown = len(text)
+
+    def clear(self) -> None:
+        if self.shown:
+            self.err.write("\r" + " " * self.shown + "\r")
+            self.err.flush()
+        self.shown, self.drawn_at = 0, -math.inf
+
+    def finished(self, result: Any) -> None:
+        self.clear()
         note = f"  ({result.message})" if result.status == "skipped" else ""
         print(
-            f"{result.name:<{width}}  {result.status:<7}  {result.examples:>8}  {result.seconds:>7.2f}{note}",
+            f"{result.name:<{self.width}}  {result.status:<7}  {result.examples:>8}  "
+            f"{result.seconds:>7.2f}{note}",
+            file=self.out,
             flush=True,
         )
-
-    return show
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -101,19 +144,25 @@ def _check(args: argparse.Namespace) -> int:
         options.pop("arity", None)
     if args.signature is not None:
         options["signature"] = args.signature
+    display = None if args.quiet else _CheckDisplay(sys.stdout, sys.stderr)
     try:
-        report = verify(
-            fn,
-            **options,
-            domain=tuple(args.domain),
-            name=args.target,
-            max_examples=args.max_examples,
-            thorough=args.thorough,
-            inductor=args.inductor,
-            skip=args.skip,
-            progress=None if args.quiet else _row_printer(),
-            raise_on_failure=False,
-        )
+        try:
+            report = verify(
+                fn,
+                **options,
+                domain=tuple(args.domain),
+                name=args.target,
+                max_examples=args.max_examples,
+                thorough=args.thorough,
+                inductor=args.inductor,
+                skip=args.skip,
+                progress=None if display is None else display.finished,
+                on_sample=None if display is None else display.sample,
+                raise_on_failure=False,
+            )
+        finally:  # no live line left under what follows
+            if display is not None:
+                display.clear()
     except OracleError as error:
         print(
             f"legendre-verify check: the oracle failed (not the Function): {error}", file=sys.stderr
@@ -299,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--junit-xml", metavar="FILE", help="write the report as JUnit XML (a testcase per check)"
     )
-    check.add_argument("--quiet", action="store_true", help="no per-check rows")
+    check.add_argument(
+        "--quiet", action="store_true", help="no per-check rows and no progress line"
+    )
     check.add_argument("--domain", nargs=2, type=float, default=(-1.0, 1.0), metavar=("LO", "HI"))
     check.add_argument("--n", type=int, help="pass N as the last argument (and as n in EXPR)")
     check.add_argument("--max-examples", type=int, default=None, help="examples per check")

@@ -22,7 +22,12 @@ from hypothesis.errors import Flaky, FlakyFailure, Unsatisfiable
 from legendre_verify.verification import strategies as lst
 from legendre_verify.verification.checks import CHECKS, Check, DtypeDraw, run_check
 from legendre_verify.verification.oracles import MissingDerivative
-from legendre_verify.verification.report import CheckResult, Report, VerificationError
+from legendre_verify.verification.report import (
+    CheckProgress,
+    CheckResult,
+    Report,
+    VerificationError,
+)
 from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Capability, Subject, build_subject
 
@@ -168,6 +173,7 @@ def verify(
     seed: int | None = None,
     name: str | None = None,
     progress: Callable[[CheckResult], None] | None = None,
+    on_sample: Callable[[CheckProgress], None] | None = None,
     raise_on_failure: bool = True,
     fail_fast: bool = False,
     database: Any = None,
@@ -201,7 +207,9 @@ def verify(
     out; ``inductor=True`` adds the inductor compile check; ``thorough=True`` draws 10x as many
     examples, randomly, from a seed the report prints (``seed=`` replays it; without
     ``thorough`` the draws are derandomized: the same whatever else is imported);
-    ``fail_fast=True`` stops at the first failure. An oracle's own failure
+    ``fail_fast=True`` stops at the first failure. ``progress`` is called with each check's
+    :class:`CheckResult` as it finishes, ``on_sample`` with a :class:`CheckProgress` after
+    every sample a check runs (a progress bar's feed). An oracle's own failure
     is an ``OracleError``, raised at once: never blamed on ``fn``. ``database=`` (a
     Hypothesis example database, or a directory) saves each check's failing samples and
     replays them first the next time (opt-in; inside pytest, :func:`verification_tests`
@@ -234,7 +242,7 @@ def verify(
     report = Report(plan.subject.name, notes=list(plan.notes))
     started = time.perf_counter()
     for check_name in plan.names:
-        result = run_planned_check(plan, check_name)
+        result = run_planned_check(plan, check_name, on_sample=on_sample)
         report.results.append(result)
         if progress is not None:
             progress(result)
@@ -319,8 +327,11 @@ def make_plan(
     )
 
 
-def run_planned_check(plan: Plan, name: str) -> CheckResult:
-    """Run one check of a plan (skipped, with the reason, where it cannot run)."""
+def run_planned_check(
+    plan: Plan, name: str, on_sample: Callable[[CheckProgress], None] | None = None
+) -> CheckResult:
+    """Run one check of a plan (skipped, with the reason, where it cannot run); ``on_sample``
+    hears after every sample it runs."""
     check = CHECKS[name]
     subject = plan.subject
     reason = (
@@ -340,6 +351,7 @@ def run_planned_check(plan: Plan, name: str) -> CheckResult:
         derandomize=plan.derandomize,
         seed=None if plan.seed is None else plan.seed + list(CHECKS).index(name),
         database=plan.database,
+        on_sample=on_sample,
     )
     result.seconds = time.perf_counter() - t0
     return result
@@ -386,12 +398,15 @@ def run_one(
     derandomize: bool = True,
     seed: int | None = None,
     database: Any = None,
+    on_sample: Callable[[CheckProgress], None] | None = None,
 ) -> CheckResult:
     """Draw up to ``examples`` samples for one check; shrink the first failure. With a
     ``database`` (random runs only: Hypothesis's derandomized runs use none) the minimal
     failing sample is saved under this Function and check, and replayed first next time;
-    ``seed`` fixes a random run's draws (Hypothesis then uses no database)."""
+    ``seed`` fixes a random run's draws (Hypothesis then uses no database). ``on_sample``
+    hears after every sample run."""
     tried = 0
+    started = time.perf_counter()
     first: tuple[Sample, list[str]] | None = None
     last: list[Sample] = []
 
@@ -401,6 +416,16 @@ def run_one(
         failures = run_check(check, subject, sample.copy())  # the drawn sample stays pristine
         if failures and first is None:
             first = (sample, failures)
+        if on_sample is not None:
+            on_sample(
+                CheckProgress(
+                    check.name,
+                    tried,
+                    examples,
+                    time.perf_counter() - started,
+                    shrinking=first is not None,
+                )
+            )
         return bool(failures)
 
     config = settings(

@@ -5,7 +5,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CheckResult", "Report", "VerificationError"]
+__all__ = ["CheckProgress", "CheckResult", "Report", "VerificationError"]
+
+
+@dataclass(frozen=True)
+class CheckProgress:
+    """Where a running check stands, after each sample it ran (``verify(on_sample=...)``): for
+    a progress display."""
+
+    check: str
+    #: samples run so far: Hypothesis's draws, then (``shrinking``) its shrinking attempts
+    examples: int
+    #: the check's budget of draws
+    max_examples: int
+    #: since the check started
+    seconds: float
+    #: a sample failed: Hypothesis is shrinking it (``examples`` may pass ``max_examples``)
+    shrinking: bool = False
 
 
 @dataclass
