@@ -4,6 +4,7 @@ and refuses misuse at once."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import sympy
@@ -192,40 +193,42 @@ def test_checks_one_by_one_from_a_users_given_test(sample):
     )
 
 
-def test_cli_check_passes_and_fails(capsys):
-    assert (
-        main(["check", "legendre_verify:LegendrePolynomial3", "--symbolic", "legendre(3, x)"]) == 0
-    )
-    out = capsys.readouterr().out
-    assert "gradients" in out and "PASSED" in out
-    assert (
-        main(
+# one item per command line (not one test running all three): each runs every check, compile
+# included, ~9 s here; split, they keep pytest -n's last worker from finishing ~20 s alone
+@pytest.mark.parametrize(
+    ("args", "status", "shown"),
+    [
+        pytest.param(
+            ["legendre_verify:LegendrePolynomial3", "--symbolic", "legendre(3, x)"],
+            0,
+            "PASSED",
+            id="passes",
+        ),
+        pytest.param(
             [
-                "check",
-                "legendre_verify:legendre_p",
-                "--n",
-                "4",
-                "--symbolic",
-                "legendre(n, x)",
-                "--domain",
-                "-2",
-                "2",
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
+                *("legendre_verify:legendre_p", "--n", "4", "--symbolic", "legendre(n, x)"),
+                *("--domain", "-2", "2"),
+            ],
+            0,
+            "PASSED",
+            id="passes-with-n-and-domain",
+        ),
+        pytest.param(
             [
-                "check",
                 "legendre_verify.verification.mutants.elementwise:ForwardOffset",
-                "--symbolic",
-                "legendre(3, x)",
-            ]
-        )
-        == 1
-    )
-    assert "check 'values' failed" in capsys.readouterr().err
+                *("--symbolic", "legendre(3, x)"),
+            ],
+            1,
+            "check 'values' failed",
+            id="fails",
+        ),
+    ],
+)
+def test_cli_check_passes_and_fails(capsys, args, status, shown):
+    assert main(["check", *args]) == status
+    captured = capsys.readouterr()
+    assert re.search(r"^gradients +(passed|failed) +\d+ ", captured.out, re.M)  # a row per check
+    assert shown in (captured.out if status == 0 else captured.err)
 
 
 def test_cli_default_verifies_the_project(capsys):
