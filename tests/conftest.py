@@ -8,6 +8,7 @@ Choose with ``HYPOTHESIS_PROFILE=thorough nox -s tests``.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
@@ -20,6 +21,9 @@ settings.register_profile("ci", max_examples=25, derandomize=True, print_blob=Tr
 settings.register_profile("dev", max_examples=50, **_COMMON)
 settings.register_profile("thorough", max_examples=1000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# built kernels and training records go to a cache of this test process, not the user's
+os.environ["LEGENDRE_VERIFY_CACHE_DIR"] = tempfile.mkdtemp(prefix="legendre-verify-cache-")
 
 CUDA_REASON = "CUDA is not available here (torch.cuda.is_available() is False): CUDA case skipped"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from legendre_verify.legendre import kernels
+from legendre_verify.legendre import dispatch, kernels
 
 __all__ = [
     "LegendrePolynomial",
@@ -85,7 +85,7 @@ class LegendrePolynomial3(_FastApply):
     @staticmethod
     def forward(input: torch.Tensor) -> torch.Tensor:
         _check_input(input)
-        return kernels.p3(input)
+        return dispatch.p3(input)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
@@ -107,7 +107,7 @@ class LegendrePolynomial3(_FastApply):
 def _p3_derivative_times(vector: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled():  # building a graph (create_graph): differentiable operations
         return _chain(vector, input, lambda x: 1.5 * (5 * x**2 - 1))
-    return kernels.times_dp3(vector, input)  # one fused pass
+    return dispatch.times_dp3(vector, input)  # one fused pass
 
 
 def _chain(
@@ -131,7 +131,7 @@ def _derivative_times(ctx: Any, vector: torch.Tensor) -> torch.Tensor | None:
     """``vector * P_n^{(k+1)}(input)``: the backward (vector = grad_output) and jvp (tangent)."""
     (input,) = ctx.saved_tensors
     if not torch.is_grad_enabled():  # no graph to build: one fused pass
-        return kernels.times_derivative(vector, input, ctx.n, ctx.k + 1)
+        return dispatch.times_derivative(vector, input, ctx.n, ctx.k + 1)
     if ctx.k >= ctx.n:  # derivative of a constant: zero, and so are all higher ones
         return _chain(vector, input, torch.zeros_like)
     return _chain(vector, input, lambda x: LegendrePolynomialDerivative.apply(x, ctx.n, ctx.k + 1))
@@ -146,7 +146,7 @@ class LegendrePolynomialDerivative(_FastApply):
     @staticmethod
     def forward(input: torch.Tensor, n: int, k: int) -> torch.Tensor:
         _check_input(input)
-        return kernels.legendre_derivative(input, _check_order(n, "n"), _check_order(k, "k"))
+        return dispatch.legendre_derivative(input, _check_order(n, "n"), _check_order(k, "k"))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -171,7 +171,7 @@ class LegendrePolynomial(_FastApply):
     @staticmethod
     def forward(input: torch.Tensor, n: int) -> torch.Tensor:
         _check_input(input)
-        return kernels.legendre_derivative(input, _check_order(n, "n"), 0)
+        return dispatch.legendre_derivative(input, _check_order(n, "n"), 0)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:

@@ -26,20 +26,22 @@ terms fall geometrically there, so it is accurate to rounding.
 from __future__ import annotations
 
 import math
-import os
-import warnings
 from fractions import Fraction
 from typing import Any
 
 import torch
 
 __all__ = [
-    "compile_status",
+    "compiled_kernel",
     "compute_dtype",
+    "fused_times",
+    "fused_value",
     "legendre_derivative",
+    "p3",
     "recurrence_coefficients",
     "round_to",
     "times_derivative",
+    "times_dp3",
     "value_at_one",
 ]
 
@@ -157,31 +159,13 @@ def _evaluate(xc: torch.Tensor, n: int, k: int, *, in_place: bool) -> torch.Tens
 
 
 # ---------------------------------------------------------------------------------------------
-# Fast paths. Large plain tensors go through torch.compile (inductor): the whole recurrence
-# becomes one loop that reads x once and writes once, so cost is memory traffic for small n
-# and one multiply-subtract per degree beyond (the chain of those bounds the loop). Small
-# tensors stay eager (a compiled call costs ~30 us); anything torch.compile cannot take
-# (vmap/functorch wrappers, tracing, a missing compiler) takes the eager paths, which give
-# the same numbers within the same bounds.
+# The eager fast path (large plain tensors: cache-sized blocks, in place) and the functions
+# torch.compile fuses into one loop (the CUDA kernels; :mod:`.dispatch` decides which runs).
+# Anything a compiled kernel cannot take (vmap/functorch wrappers, tracing) takes the eager
+# paths, which give the same numbers within the same bounds.
 
-#: at and above this many elements a compiled kernel is worth its ~30 us call overhead
-COMPILE_MIN_NUMEL = 1 << 16
-#: above this degree eager blocks instead: the unrolled kernel's first compile grows with n
-#: (cold on-disk cache, measured: n = 32 11 s, 64 20 s, 100 43 s, 128 59 s; warm < 1.5 s)
-COMPILE_MAX_DEGREE = 128
 #: eager recurrence block: keeps the working set in cache (measured best of 16K..1M, 2 cores)
 BLOCK = 1 << 16
-_COMPILE = {"enabled": os.environ.get("LEGENDRE_VERIFY_COMPILE", "1") != "0", "error": None}
-_COMPILED: dict[tuple[Any, ...], Any] = {}
-
-
-def compile_status() -> str:
-    """Whether the compiled fast path is in use, and why not if it is not."""
-    if _COMPILE["error"]:
-        return f"off: torch.compile failed ({_COMPILE['error']}); eager kernels in use"
-    if not _COMPILE["enabled"]:
-        return "off: LEGENDRE_VERIFY_COMPILE=0; eager kernels in use"
-    return "on: torch.compile (inductor) for tensors of >= 65536 elements, n <= 128"
 
 
 def _plain(*tensors: torch.Tensor) -> bool:
@@ -195,17 +179,6 @@ def _plain(*tensors: torch.Tensor) -> bool:
     return not any(
         functorch.is_functorch_wrapped_tensor(t) or functorch.is_legacy_batchedtensor(t)
         for t in tensors
-    )
-
-
-def _wants_compiled(x: torch.Tensor, n: int) -> bool:
-    return (  # numel first: the cheap test that settles small tensors
-        x.numel() >= COMPILE_MIN_NUMEL
-        and _COMPILE["enabled"]
-        and n <= COMPILE_MAX_DEGREE
-        and x.dtype in (torch.float32, torch.float64)
-        and x.device.type in ("cpu", "cuda")
-        and _plain(x)
     )
 
 
@@ -249,49 +222,33 @@ def _fused(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
     return value
 
 
-def _fused_value(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
+def fused_value(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """P_n^{(k)}(x) in the compute dtype, out of place: what torch.compile fuses (n > k)."""
     wide = compute_dtype(x.dtype, n)
     return _fused(x.to(wide), n, k).to(x.dtype)
 
 
-def _fused_times(g: torch.Tensor, x: torch.Tensor, n: int, k: int) -> torch.Tensor:
+def fused_times(g: torch.Tensor, x: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """g * P_n^{(k)}(x), as :func:`fused_value`."""
     wide = compute_dtype(x.dtype, n)
     return (g.to(wide) * _fused(x.to(wide), n, k)).to(x.dtype)
 
 
-def _kernel(fn: Any, *degrees: int) -> Any:
-    """The compiled ``fn`` for one (n, k) (``degrees``, trailing arguments), made once.
+def compiled_kernel(fn: Any, *degrees: int) -> Any:
+    """``torch.compile`` of ``fn`` for one (n, k) (``degrees``, trailing arguments).
 
     Each (n, k) gets a function of its own, with n and k written into its code as literals:
     dynamo then bakes the recurrence's coefficients into the kernel as constants (passed as
     arguments under ``dynamic=True`` they become symbols, and the kernel recomputed ~60 scalar
     double divisions per vector: 1.4x slower at n = 32, measured), and each function has its
-    own recompile budget (dtype x device) instead of all degrees sharing one.
+    own recompile budget (dtype x device) instead of all degrees sharing one. The caller
+    (the dispatcher) keeps it.
     """
-    key = (fn.__name__, *degrees)
-    if key not in _COMPILED:
-        name = "_".join(map(str, key))
-        literals = "".join(f", {int(d)}" for d in degrees)
-        scope: dict[str, Any] = {"fn": fn}
-        exec(f"def {name}(*tensors):\n    return fn(*tensors{literals})\n", scope)
-        _COMPILED[key] = torch.compile(scope[name], dynamic=True)
-    return _COMPILED[key]
-
-
-def _run_compiled(fn: Any, degrees: tuple[int, ...], *tensors: torch.Tensor) -> torch.Tensor | None:
-    """Call the compiled kernel for (fn, degrees) on flat views of ``tensors`` (x's shape);
-    on any compiler failure switch the fast path off for good and return None."""
-    shape = tensors[-1].shape
-    # detached (dynamo guards on requires_grad: training and inference share one kernel) and
-    # flat (one kernel for every shape; a copy only where a view is impossible)
-    flat = tuple(t.detach().reshape(-1) for t in tensors)
-    try:
-        return _kernel(fn, *degrees)(*flat).reshape(shape)
-    except Exception as error:  # no C++ compiler, no Triton, an inductor bug: stay correct
-        _COMPILE["enabled"] = False
-        _COMPILE["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-        warnings.warn(f"legendre_verify: {compile_status()}", RuntimeWarning, stacklevel=3)
-        return None
+    name = "_".join(map(str, (fn.__name__, *degrees)))
+    literals = "".join(f", {int(d)}" for d in degrees)
+    scope: dict[str, Any] = {"fn": fn}
+    exec(f"def {name}(*tensors):\n    return fn(*tensors{literals})\n", scope)
+    return torch.compile(scope[name], dynamic=True)
 
 
 def _blocked(x: torch.Tensor, n: int, k: int, g: torch.Tensor | None = None) -> torch.Tensor:
@@ -316,7 +273,7 @@ def legendre_derivative(x: torch.Tensor, n: int, k: int = 0) -> torch.Tensor:
 
 
 def times_derivative(g: torch.Tensor | None, x: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    """``g * P_n^{(k)}(x)`` (or P_n^{(k)}(x) when ``g`` is None) in one pass, rounded once to
+    """``g * P_n^{(k)}(x)`` (or P_n^{(k)}(x) when ``g`` is None), eager, rounded once to
     ``x``'s dtype: the backward and jvp of the Functions when no graph is being built."""
     if k > n:
         out = torch.zeros_like(x)
@@ -326,13 +283,6 @@ def times_derivative(g: torch.Tensor | None, x: torch.Tensor, n: int, k: int) ->
         return round_to(constant if g is None else constant * g.double(), x.dtype)
     if g is not None and (g.shape != x.shape or g.dtype != x.dtype or g.device != x.device):
         g = g.to(dtype=x.dtype, device=x.device).expand(x.shape)
-    if _wants_compiled(x, n) and (g is None or _plain(g)):
-        if g is None:
-            result = _run_compiled(_fused_value, (n, k), x)
-        else:
-            result = _run_compiled(_fused_times, (n, k), g, x)
-        if result is not None:
-            return result
     wide = compute_dtype(x.dtype, n)
     xc = x.to(wide)
     if _plain(x) and (g is None or _plain(g)) and x.numel() > BLOCK:
@@ -343,11 +293,11 @@ def times_derivative(g: torch.Tensor | None, x: torch.Tensor, n: int, k: int) ->
     return round_to(value, x.dtype)
 
 
-def _p3(x: torch.Tensor) -> torch.Tensor:
+def p3_kernel(x: torch.Tensor) -> torch.Tensor:
     return x * (2.5 * x * x - 1.5)
 
 
-def _times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def times_dp3_kernel(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return g * (7.5 * x * x - 1.5)
 
 
@@ -367,28 +317,20 @@ def _scalar(value: float, like: torch.Tensor) -> torch.Tensor:
 
 
 def p3(x: torch.Tensor) -> torch.Tensor:
-    """P3(x) = 0.5 (5x^3 - 3x) = x (2.5 x^2 - 1.5): one fused pass for large tensors, two
-    kernels for small ones, rounded once to x's dtype."""
-    if _wants_compiled(x, 3):
-        result = _run_compiled(_p3, (), x)
-        if result is not None:
-            return result
+    """P3(x) = 0.5 (5x^3 - 3x) = x (2.5 x^2 - 1.5), eager (two kernels), rounded once to x's
+    dtype."""
     if x.dtype in _UPCAST:
         xc = x.to(_UPCAST[x.dtype])
         out = xc * xc
         return round_to(out.mul_(2.5).sub_(1.5).mul_(xc), x.dtype)
     if _plain(x):  # float32/float64: two kernels, no Python numbers (small tensors pay per op)
         return torch.addcmul(_scalar(-1.5, x), x, x, value=2.5).mul_(x)
-    return _p3(x)  # under vmap or tracing: out of place
+    return p3_kernel(x)  # under vmap or tracing: out of place
 
 
 def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """g * P3'(x) = g (7.5 x^2 - 1.5), fused like :func:`p3`."""
+    """g * P3'(x) = g (7.5 x^2 - 1.5), eager like :func:`p3`."""
     plain = _plain(g, x)
-    if _wants_compiled(x, 3) and plain and g.shape == x.shape and g.dtype == x.dtype:
-        result = _run_compiled(_times_dp3, (), g, x)
-        if result is not None:
-            return result
     if x.dtype in _UPCAST:
         wide = _UPCAST[x.dtype]
         xc = x.to(wide)
@@ -396,4 +338,4 @@ def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return round_to(out.mul_(7.5).sub_(1.5) * g.to(wide), x.dtype)
     if plain and g.dtype == x.dtype and g.shape == x.shape:
         return torch.addcmul(_scalar(-1.5, x), x, x, value=7.5).mul_(g)
-    return _times_dp3(g, x)  # out of place: vmap may batch g
+    return times_dp3_kernel(g, x)  # out of place: vmap may batch g

@@ -10,6 +10,7 @@ import torch
 from conftest import broken_compile
 
 from legendre_verify import training
+from legendre_verify.legendre import dispatch
 from legendre_verify.cli import main
 
 
@@ -130,13 +131,44 @@ def test_cli_default_and_fused_print_the_tutorial_log(capsys):
 
 def test_compiled_method_falls_back_to_eager_when_the_compiler_fails(monkeypatch):
     monkeypatch.setattr(training.torch, "compile", broken_compile)
-    monkeypatch.setattr(training, "_COMPILED_CHUNK", {})
+    monkeypatch.setattr(dispatch, "DISPATCHER", dispatch.Dispatcher())
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
         result = training.fit(method="compiled", steps=200)
     assert result.method == "eager"
-    assert result.coefficients == training.fit(steps=200).coefficients
+    assert result.coefficients == training.fit(steps=200, method="eager").coefficients
+    assert dispatch.compile_status().kernels[0].state == "failed"
 
 
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="method='adam'"):
         training.fit(method="adam")
+
+
+def test_auto_picks_eager_for_the_tutorial_run_and_says_why(tutorial_fit):
+    assert tutorial_fit.method == "eager"
+    assert "eager ~" in tutorial_fit.reason and "nothing compiled cached" in tutorial_fit.reason
+
+
+def test_choose_method_weighs_compile_time_against_steps(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEGENDRE_VERIFY_CACHE_DIR", str(tmp_path))
+    x = torch.zeros(2000)
+    eager_step = 1e-3
+    # nothing cached: 12 s of compiling is not worth it for 2,000 steps, it is for 100,000
+    assert training.choose_method(2000, eager_step, x)[0] == "eager"
+    assert training.choose_method(100_000, eager_step, x)[0] == "compiled"
+    # a compiled run recorded here (its inductor cache still present) makes compiling cheap
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    training._remember(x, first_call=12.0, step=1e-4)
+    training._remember(x, first_call=0.5, step=1e-4)  # a later run found the caches warm
+    method, reason = training.choose_method(2000, eager_step, x)
+    assert method == "compiled" and "cached on disk" in reason
+    assert training.choose_method(100, eager_step, x)[0] == "eager"
+    # the record does not count once inductor's cache is gone
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "wiped"))
+    assert training.choose_method(2000, eager_step, x)[0] == "eager"
+
+
+def test_cli_train_says_which_method_and_why(capsys):
+    assert main(["train", "--steps", "300"]) == 0
+    err = capsys.readouterr().err
+    assert "method eager (auto): 280 steps: eager ~" in err
