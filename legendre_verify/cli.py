@@ -35,6 +35,8 @@ def _train(args: argparse.Namespace) -> int:
         method="fused" if args.fused else args.method,
     )
     print(result.result_line())
+    if result.reason:
+        print(f"method {result.method} (auto): {result.reason}", file=sys.stderr)
     compiled = (
         f"; first call {result.first_call_seconds:.1f} s" if result.first_call_seconds else ""
     )
@@ -301,9 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--plot", metavar="FILE.png", help="save data, fit and loss history")
     train.add_argument(
         "--method",
-        default="compiled",
-        choices=["eager", "compiled", "fused"],
-        help="eager: the tutorial's loop; compiled (default): the same autograd step through "
+        default="auto",
+        choices=["auto", "eager", "compiled", "fused"],
+        help="auto (default): eager or compiled, whichever is expected to finish first (stderr "
+        "says which and why); eager: the tutorial's loop; compiled: the same autograd step through "
         "torch.compile, 10 steps a call (the first call compiles, seconds; cached); fused: analytic "
         "gradients from moments",
     )
