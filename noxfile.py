@@ -1,5 +1,6 @@
 """Sessions: `tests` (pytest; posargs pass through), `lint` (ruff), `benchmarks` (asv over a
-commit range, then publish) and `bench_smoke` (every benchmark imports and runs, quickly)."""
+commit range, then publish), `bench_smoke` (every benchmark imports and runs, quickly) and
+`gpu` (on a CUDA machine: the CUDA tests and the CUDA ratio table, benchmarks/gpu.sh)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,10 @@ def bench_smoke(session: nox.Session) -> None:
         "--launch-method=forkserver",
         env={"ASV_SMOKE": "1"},
     )
+
+
+@nox.session(venv_backend="none")
+def gpu(session: nox.Session) -> None:
+    """On a machine with CUDA and torch installed: benchmarks/gpu.sh in the current environment
+    (a CUDA torch cannot come from constraints.txt's CPU pin)."""
+    session.run("bash", "benchmarks/gpu.sh", *session.posargs, external=True)

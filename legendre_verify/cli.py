@@ -277,8 +277,12 @@ def _bench(args: argparse.Namespace) -> int:
         dtype=DTYPES[args.dtype],
         min_run_time=args.min_run_time,
         rounds=args.rounds,
+        degrees=args.degrees,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
+    from legendre_verify.legendre.dispatch import compile_status
+
+    print(compile_status(), file=sys.stderr)
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     if "cuda" in devices:
         machine += f", {torch.cuda.get_device_name()}"
@@ -373,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--min-run-time", type=float, default=0.3, help="seconds per case")
     bench.add_argument("--rounds", type=int, default=3, help="round-robin rounds (median)")
     bench.add_argument("--cpu-only", action="store_true")
+    bench.add_argument(
+        "--degrees",
+        type=lambda text: [int(d) for d in text.split(",")],
+        default=[3, 10, 32],
+        help="comma-separated degrees n (default: 3,10,32)",
+    )
     bench.set_defaults(run=_bench)
     return parser
 

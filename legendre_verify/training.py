@@ -23,8 +23,7 @@ from pathlib import Path
 
 import torch
 
-from legendre_verify.legendre import LegendrePolynomial3
-from legendre_verify.legendre import dispatch
+from legendre_verify.legendre import LegendrePolynomial3, dispatch
 from legendre_verify.legendre.native import cache_dir
 
 __all__ = ["METHODS", "FitResult", "choose_method", "fit", "resolve_device"]

@@ -63,6 +63,7 @@ def cache_dir() -> Path:
     return Path(base) / "legendre_verify"
 
 
+@functools.cache
 def _source() -> bytes:
     return resources.files("legendre_verify.legendre").joinpath("recurrence.c").read_bytes()
 
@@ -73,13 +74,15 @@ def _compiler() -> str | None:
     )
 
 
-@functools.cache
 def _compiler_identity(compiler: str) -> str:
+    """The compiler's resolved path, size and mtime: changes when it is upgraded, and costs a
+    stat (not a ``--version`` subprocess) on the first call of a process."""
+    resolved = shutil.which(compiler) or compiler
     try:
-        done = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
-        return done.stdout.splitlines()[0] if done.stdout else compiler
-    except (OSError, subprocess.SubprocessError):
-        return compiler
+        stat = os.stat(resolved)
+    except OSError:
+        return resolved
+    return f"{os.path.realpath(resolved)} {stat.st_size} {stat.st_mtime_ns}"
 
 
 def _library_path(compiler: str) -> Path:

@@ -30,3 +30,20 @@ def test_rounds_must_be_positive():
 
     with pytest.raises(ValueError, match="rounds=0"):
         bench.run(size=16, rounds=0)
+
+
+def test_a_fresh_process_that_calls_once_never_compiles():
+    run = bench.cold_start("tiered", n=10, size=1 << 17, calls=1)
+    assert run.states == ["eager"] and run.build_seconds is None
+    assert run.first_compiled_call is None
+    assert 0 < run.calls[0] < run.process_seconds
+
+
+def test_a_hot_kernel_is_built_in_the_background_and_then_used():
+    # hot by HOT_ANY_CALLS at the latest; waiting after call 35 stands for other work meanwhile
+    run = bench.cold_start("tiered", n=10, size=1 << 17, calls=40, wait_after=35)
+    assert run.states[0] == "eager"  # the first call never waits for a compiler
+    assert run.first_compiled_call is not None and run.first_compiled_call <= 36
+    assert set(run.states[run.first_compiled_call - 1 :]) == {"compiled"}
+    assert run.build_seconds > 0
+    assert f"compiled from call {run.first_compiled_call}" in run.summary()

@@ -10,6 +10,7 @@ import warnings
 import pytest
 import sympy
 import torch
+from conftest import CUDA_REASON
 from truth import assert_matches_truth
 
 from legendre_verify import verify
@@ -233,3 +234,18 @@ def test_batched_gradients_of_a_large_tensor(compiled, fn):
     for i in range(2):
         (one,) = torch.autograd.grad(y, x, grads[i], retain_graph=True)
         torch.testing.assert_close(batched[i], one)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=CUDA_REASON)
+def test_cuda_kernels_compile_check_and_agree(compiled):
+    x = _input(torch.float32).cuda()
+    for n, k in ((3, 0), (10, 1), (100, 0), (300, 1)):  # 300: past the unrolled kernels, eager
+        fast = dispatch.legendre_derivative(x, n, k)
+        eager = kernels.legendre_derivative(x, n, k)
+        tol = legendre_abs_tolerance(n, k, torch.float32)
+        torch.testing.assert_close(fast, eager, rtol=0, atol=2 * tol)
+    xr = x.clone().requires_grad_(True)
+    (gx,) = torch.autograd.grad(LegendrePolynomial3.apply(xr).sum(), xr)
+    assert_matches_truth(gx[::37].cpu(), x[::37].cpu(), 3, 1)
+    states = {k.name: k.state for k in compiled.status().kernels}
+    assert states and set(states.values()) == {"compiled"}, states

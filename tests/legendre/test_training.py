@@ -10,8 +10,8 @@ import torch
 from conftest import broken_compile
 
 from legendre_verify import training
-from legendre_verify.legendre import dispatch
 from legendre_verify.cli import main
+from legendre_verify.legendre import dispatch
 
 
 @pytest.fixture(scope="module")
