@@ -270,6 +270,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     from legendre_verify import bench
 
+    if args.cold:
+        for mode in ("eager", "tiered", "compiled"):
+            size = args.size or 1 << 20
+            print(bench.cold_start(mode, args.degrees[0], size, calls=args.calls).summary())
+        return 0
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
     rows = bench.run(
         devices=devices,
@@ -383,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[3, 10, 32],
         help="comma-separated degrees n (default: 3,10,32)",
     )
+    bench.add_argument(
+        "--cold",
+        action="store_true",
+        help="instead: a fresh process per LEGENDRE_VERIFY_COMPILE mode with empty caches calls "
+        "legendre_p(x, n) --calls times (n: the first of --degrees, x: --size or 1M float32)",
+    )
+    bench.add_argument("--calls", type=int, default=1, help="calls per --cold process")
     bench.set_defaults(run=_bench)
     return parser
 

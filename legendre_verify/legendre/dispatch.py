@@ -344,6 +344,9 @@ def compile_status() -> CompileStatus:
 
 
 def _backend(x: torch.Tensor, n: int, g: torch.Tensor | None) -> str | None:
+    """Which compiled kernel may take this call ("native", "inductor"), or None (eager)."""
+    if x.numel() < NATIVE_MIN_NUMEL:  # first: the cheap test that settles small tensors
+        return None
     if x.dtype not in (torch.float32, torch.float64) or DISPATCHER.mode == "eager":
         return None
     if x.device.type == "cpu" and DISPATCHER.cpu_backend == "native":

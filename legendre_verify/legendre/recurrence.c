@@ -25,56 +25,71 @@
 
 typedef float vf32 __attribute__((vector_size(32)));
 typedef double vf64 __attribute__((vector_size(32)));
+typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to a vf64 */
 
-#define DEFINE_KERNEL(NAME, IN, WIDE, VEC, LANES)                                                  \
-    static inline __attribute__((always_inline)) void NAME##_block(                               \
+/* NAME: IN elements computed in WIDE; VEC holds LANES WIDEs, INVEC the same LANES as INs */
+#define DEFINE_KERNEL(NAME, IN, WIDE, VEC, INVEC, LANES)                                        \
+    static inline __attribute__((always_inline)) VEC NAME##_load(const IN *restrict p) {        \
+        INVEC t;                                                                                 \
+        memcpy(&t, p, sizeof t);                                                                 \
+        return __builtin_convertvector(t, VEC);                                                  \
+    }                                                                                            \
+    static inline __attribute__((always_inline)) void NAME##_block(                             \
         const IN *restrict x, const IN *restrict g, IN *restrict out, const WIDE *restrict alpha, \
-        const WIDE *restrict beta, int64_t steps, WIDE c0, WIDE scale, int monic, int has_g,       \
-        const double *restrict series, int64_t terms, double radius, int odd) {                   \
-        VEC xs[NV], q0[NV], q1[NV];                                                                \
-        for (int v = 0; v < NV; v++)                                                               \
-            for (int l = 0; l < LANES; l++) xs[v][l] = (WIDE)x[v * LANES + l];                     \
-        for (int v = 0; v < NV; v++) {                                                             \
-            q0[v] = (VEC){0} + c0;                                                                 \
-            q1[v] = xs[v] * alpha[0];                                                              \
-        }                                                                                          \
-        if (monic) {                                                                               \
-            for (int64_t m = 1; m < steps; m++) {                                                  \
-                WIDE b = beta[m];                                                                  \
-                for (int v = 0; v < NV; v++) {                                                     \
-                    VEC t = xs[v] * q1[v] - b * q0[v];                                             \
-                    q0[v] = q1[v];                                                                 \
-                    q1[v] = t;                                                                     \
-                }                                                                                  \
-            }                                                                                      \
-        } else {                                                                                   \
-            for (int64_t m = 1; m < steps; m++) {                                                  \
-                WIDE a = alpha[m], b = beta[m];                                                    \
-                for (int v = 0; v < NV; v++) {                                                     \
-                    VEC t = (a * xs[v]) * q1[v] - b * q0[v];                                       \
-                    q0[v] = q1[v];                                                                 \
-                    q1[v] = t;                                                                     \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        for (int v = 0; v < NV; v++) {                                                             \
-            VEC r = q1[v] * scale;                                                                 \
-            for (int l = 0; l < LANES; l++) {                                                      \
-                WIDE value = r[l], xi = xs[v][l];                                                  \
-                if (terms) {                                                                       \
-                    double t = fabs((double)xi) - 1.0; /* exact (Sterbenz) where it is used */    \
-                    if (fabs(t) <= radius) {                                                       \
-                        WIDE s = (WIDE)series[terms - 1];                                          \
-                        for (int64_t j = terms - 2; j >= 0; j--) s = s * (WIDE)t + (WIDE)series[j]; \
-                        value = (odd && xi < 0) ? -s : s;                                          \
-                    }                                                                              \
-                }                                                                                  \
-                if (has_g) value *= (WIDE)g[v * LANES + l];                                        \
-                out[v * LANES + l] = (IN)value;                                                    \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-                                                                                                   \
+        const WIDE *restrict beta, int64_t steps, WIDE c0, WIDE scale, int monic, int has_g,     \
+        const double *restrict series, int64_t terms, double radius, int odd) {                 \
+        VEC xs[NV], q0[NV], q1[NV];                                                              \
+        for (int v = 0; v < NV; v++) {                                                           \
+            xs[v] = NAME##_load(x + v * LANES);                                                  \
+            q0[v] = (VEC){0} + c0;                                                               \
+            q1[v] = xs[v] * alpha[0];                                                            \
+        }                                                                                        \
+        if (monic) {                                                                             \
+            for (int64_t m = 1; m < steps; m++) {                                                \
+                WIDE b = beta[m];                                                                \
+                for (int v = 0; v < NV; v++) {                                                   \
+                    VEC t = xs[v] * q1[v] - b * q0[v];                                           \
+                    q0[v] = q1[v];                                                               \
+                    q1[v] = t;                                                                   \
+                }                                                                                \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (int64_t m = 1; m < steps; m++) {                                                \
+                WIDE a = alpha[m], b = beta[m];                                                  \
+                for (int v = 0; v < NV; v++) {                                                   \
+                    VEC t = (a * xs[v]) * q1[v] - b * q0[v];                                     \
+                    q0[v] = q1[v];                                                               \
+                    q1[v] = t;                                                                   \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        for (int v = 0; v < NV; v++) {                                                           \
+            VEC r = q1[v] * scale;                                                               \
+            if (terms) {                                                                         \
+                /* a loose vector test (x^2 within 4 radius of 1), then the exact one per lane */ \
+                VEC x2 = xs[v] * xs[v];                                                          \
+                WIDE lo = (WIDE)(1 - 4 * radius), hi = (WIDE)(1 + 4 * radius);                  \
+                __typeof__(x2 < x2) near = (x2 >= lo) & (x2 <= hi);                             \
+                int any = 0;                                                                     \
+                for (int l = 0; l < LANES; l++) any |= near[l] != 0;                             \
+                if (any)                                                                         \
+                    for (int l = 0; l < LANES; l++) {                                            \
+                        WIDE xi = xs[v][l];                                                      \
+                        double t = fabs((double)xi) - 1.0; /* exact (Sterbenz) where used */    \
+                        if (fabs(t) <= radius) {                                                 \
+                            WIDE s = (WIDE)series[terms - 1];                                    \
+                            for (int64_t j = terms - 2; j >= 0; j--)                             \
+                                s = s * (WIDE)t + (WIDE)series[j];                               \
+                            r[l] = (odd && xi < 0) ? -s : s;                                     \
+                        }                                                                        \
+                    }                                                                            \
+            }                                                                                    \
+            if (has_g) r = r * NAME##_load(g + v * LANES);                                       \
+            INVEC o = __builtin_convertvector(r, INVEC);                                         \
+            memcpy(out + v * LANES, &o, sizeof o);                                               \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
     void NAME(const IN *restrict x, const IN *restrict g, IN *restrict out, int64_t count,        \
               const WIDE *restrict alpha, const WIDE *restrict beta, int64_t steps, double c0,     \
               double scale, int monic, const double *restrict series, int64_t terms,               \
@@ -110,9 +125,9 @@ typedef double vf64 __attribute__((vector_size(32)));
         }                                                                                          \
     }
 
-DEFINE_KERNEL(legendre_float32_in_float32, float, float, vf32, 8)
-DEFINE_KERNEL(legendre_float32_in_float64, float, double, vf64, 4)
-DEFINE_KERNEL(legendre_float64_in_float64, double, double, vf64, 4)
+DEFINE_KERNEL(legendre_float32_in_float32, float, float, vf32, vf32, 8)
+DEFINE_KERNEL(legendre_float32_in_float64, float, double, vf64, vf32x4, 4)
+DEFINE_KERNEL(legendre_float64_in_float64, double, double, vf64, vf64, 4)
 
 /* the version native.py checks after loading: bump with any change of the signature */
-int legendre_abi_version(void) { return 1; }
+int legendre_abi_version(void) { return 2; }

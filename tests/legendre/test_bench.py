@@ -47,3 +47,13 @@ def test_a_hot_kernel_is_built_in_the_background_and_then_used():
     assert set(run.states[run.first_compiled_call - 1 :]) == {"compiled"}
     assert run.build_seconds > 0
     assert f"compiled from call {run.first_compiled_call}" in run.summary()
+
+
+def test_cli_cold_start_compares_the_modes(capsys):
+    from legendre_verify.cli import main
+
+    assert main(["bench", "--cold", "--size", "100000", "--degrees", "10"]) == 0
+    eager, tiered, compiled = capsys.readouterr().out.strip().splitlines()
+    assert eager.startswith("mode eager: process") and "compiled from" not in eager
+    assert tiered.startswith("mode tiered: process") and "compiled from" not in tiered
+    assert compiled.startswith("mode compiled: process") and "compiled from call 1" in compiled
