@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         LegendrePolynomial,
         LegendrePolynomial3,
         LegendrePolynomialDerivative,
+        compile_status,
         legendre_p,
         legendre_p_derivative,
     )
@@ -38,6 +39,7 @@ __all__ = [
     "Report",
     "VerificationError",
     "checks",
+    "compile_status",
     "legendre_p",
     "legendre_p_derivative",
     "oracles",
@@ -67,6 +69,7 @@ _LAZY = {
             "LegendrePolynomial",
             "LegendrePolynomial3",
             "LegendrePolynomialDerivative",
+            "compile_status",
             "legendre_p",
             "legendre_p_derivative",
         )
