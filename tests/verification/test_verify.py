@@ -83,28 +83,6 @@ class StraightThroughRound(torch.autograd.Function):
         return g
 
 
-# One pytest item per check (verification_tests): `pytest -k gradients` runs that check of
-# every Function here; a failure's text is the shrunk sample and its reproduction.
-test_p3 = verification_tests(LegendrePolynomial3.apply, symbolic=lambda x: sympy.legendre(3, x))
-test_p7 = verification_tests(
-    lambda x: legendre_p(x, 7), symbolic=lambda x: sympy.legendre(7, x), name="legendre_p(x, 7)"
-)
-test_p0 = verification_tests(
-    lambda x: legendre_p(x, 0), symbolic=lambda x: sympy.legendre(0, x), name="legendre_p(x, 0)"
-)
-test_exp_symbolic = verification_tests(Exp.apply, symbolic=sympy.exp, domain=(-3.0, 3.0))
-test_exp_reference = verification_tests(Exp.apply, reference=torch.exp, domain=(-3.0, 3.0))
-test_mul_two_inputs = verification_tests(
-    Mul.apply, symbolic=lambda x, y: x * y, reference=torch.mul
-)
-test_straight_through = verification_tests(
-    StraightThroughRound.apply,
-    reference=lambda x: x + (torch.round(x) - x).detach(),
-    domain=(-3.0, 3.0),
-    skip=["gradcheck", "gradgradcheck"],
-)
-
-
 def test_skips_say_why():
     report = verify(
         StraightThroughRound.apply,
@@ -267,3 +245,28 @@ class Nondeterministic(torch.autograd.Function):
 def test_nondeterministic_function_is_a_clear_failure():
     with pytest.raises(VerificationError, match="check 'values' failed"):
         verify(Nondeterministic.apply, symbolic=lambda x: sympy.legendre(3, x), checks=["values"])
+
+
+# One pytest item per check (verification_tests): `pytest -k gradients` runs that check of
+# every Function here; a failure's text is the shrunk sample and its reproduction. Defined last:
+# pytest -n hands out items in this order, and ~170 short items after the long single tests
+# above (mutants, CLI, each ~5-25 s with torch.compile's first call in a worker) keep the last
+# worker from finishing alone.
+test_p3 = verification_tests(LegendrePolynomial3.apply, symbolic=lambda x: sympy.legendre(3, x))
+test_p7 = verification_tests(
+    lambda x: legendre_p(x, 7), symbolic=lambda x: sympy.legendre(7, x), name="legendre_p(x, 7)"
+)
+test_p0 = verification_tests(
+    lambda x: legendre_p(x, 0), symbolic=lambda x: sympy.legendre(0, x), name="legendre_p(x, 0)"
+)
+test_exp_symbolic = verification_tests(Exp.apply, symbolic=sympy.exp, domain=(-3.0, 3.0))
+test_exp_reference = verification_tests(Exp.apply, reference=torch.exp, domain=(-3.0, 3.0))
+test_mul_two_inputs = verification_tests(
+    Mul.apply, symbolic=lambda x, y: x * y, reference=torch.mul
+)
+test_straight_through = verification_tests(
+    StraightThroughRound.apply,
+    reference=lambda x: x + (torch.round(x) - x).detach(),
+    domain=(-3.0, 3.0),
+    skip=["gradcheck", "gradgradcheck"],
+)
