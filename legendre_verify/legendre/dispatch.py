@@ -68,9 +68,13 @@ HOT_SECONDS = 0.02
 #: this many calls whatever they took
 HOT_ANY_CALLS = 32
 
-#: the C kernel pays off from this many elements (below, a ctypes call's ~5 us overhead is
-#: more than the two or three eager operations of a small P3; measured)
-NATIVE_MIN_NUMEL = 1 << 14
+#: the C kernel pays off from this many elements: below, its ~12 us call (ctypes, allocation)
+#: is more than eager's. Measured (2 threads, float32): at 2,000 elements P_10 eager 108-194 us,
+#: C 12-15 us; at 16K 154-166 vs 18-23 us (0.13x).
+NATIVE_MIN_NUMEL = 1 << 10
+#: P3 eager is only two kernels (addcmul, mul_), as fast as the C kernel up to ~1M elements
+#: and 1.3-1.6x its time below 64K (measured); from 4M the C kernel's single pass wins (0.64x)
+P3_NATIVE_MIN_NUMEL = 1 << 16
 #: a CUDA (inductor) kernel pays its call overhead from here on
 COMPILE_MIN_NUMEL = 1 << 16
 #: the CUDA kernels unroll the recurrence (one kernel per degree): their compile time grows
@@ -343,14 +347,18 @@ def compile_status() -> CompileStatus:
 # The entry points the Functions call.
 
 
-def _backend(x: torch.Tensor, n: int, g: torch.Tensor | None) -> str | None:
-    """Which compiled kernel may take this call ("native", "inductor"), or None (eager)."""
-    if x.numel() < NATIVE_MIN_NUMEL:  # first: the cheap test that settles small tensors
+def _backend(
+    x: torch.Tensor, n: int, g: torch.Tensor | None, least: int | None = None
+) -> str | None:
+    """Which compiled kernel may take this call ("native", "inductor"), or None (eager);
+    ``least``: the C kernel's minimum size (default :data:`NATIVE_MIN_NUMEL`)."""
+    least_native = NATIVE_MIN_NUMEL if least is None else least
+    if x.numel() < least_native:  # first: the cheap test that settles small tensors
         return None
     if x.dtype not in (torch.float32, torch.float64) or DISPATCHER.mode == "eager":
         return None
     if x.device.type == "cpu" and DISPATCHER.cpu_backend == "native":
-        backend, least = "native", NATIVE_MIN_NUMEL
+        backend, least = "native", least_native
     elif x.device.type in ("cpu", "cuda") and n <= COMPILE_MAX_DEGREE:
         backend, least = "inductor", COMPILE_MIN_NUMEL
     else:
@@ -426,14 +434,14 @@ def legendre_derivative(x: torch.Tensor, n: int, k: int = 0) -> torch.Tensor:
 
 def p3(x: torch.Tensor) -> torch.Tensor:
     """P3(x): the tutorial's formula eager, the compiled P_3 kernel where it pays."""
-    if _backend(x, 3, None) is None:
+    if _backend(x, 3, None, P3_NATIVE_MIN_NUMEL) is None:
         return kernels.p3(x)
     return _dispatch(lambda: kernels.p3(x), kernels.p3_kernel, (), x, None, 3, 0)
 
 
 def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """g * P3'(x), as :func:`p3`."""
-    if g.shape != x.shape or g.dtype != x.dtype or _backend(x, 3, g) is None:
+    if g.shape != x.shape or g.dtype != x.dtype or _backend(x, 3, g, P3_NATIVE_MIN_NUMEL) is None:
         return kernels.times_dp3(g, x)
     return _dispatch(lambda: kernels.times_dp3(g, x), kernels.times_dp3_kernel, (), x, g, 3, 1)
 
@@ -450,7 +458,7 @@ def _dispatch(
     """Run through :data:`DISPATCHER` on the backend :func:`_backend` chose (not None)."""
     dtype = str(x.dtype).removeprefix("torch.")
     agree = _agreement(n, k, x.dtype, g)
-    if _backend(x, n, g) == "native":
+    if x.device.type == "cpu" and DISPATCHER.cpu_backend == "native":
         name = f"native {dtype} (any n, k)"
         return DISPATCHER.run(
             name,

@@ -36,8 +36,7 @@ typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to
     }                                                                                            \
     static inline __attribute__((always_inline)) void NAME##_block(                             \
         const IN *restrict x, const IN *restrict g, IN *restrict out, const WIDE *restrict alpha, \
-        const WIDE *restrict beta, int64_t steps, WIDE c0, WIDE scale, int monic, int has_g,     \
-        const double *restrict series, int64_t terms, double radius, int odd) {                 \
+        const WIDE *restrict beta, int64_t steps, WIDE c0, WIDE scale, int monic, int has_g) {   \
         VEC xs[NV], q0[NV], q1[NV];                                                              \
         for (int v = 0; v < NV; v++) {                                                           \
             xs[v] = NAME##_load(x + v * LANES);                                                  \
@@ -65,28 +64,27 @@ typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to
         }                                                                                        \
         for (int v = 0; v < NV; v++) {                                                           \
             VEC r = q1[v] * scale;                                                               \
-            if (terms) {                                                                         \
-                /* a loose vector test (x^2 within 4 radius of 1), then the exact one per lane */ \
-                VEC x2 = xs[v] * xs[v];                                                          \
-                WIDE lo = (WIDE)(1 - 4 * radius), hi = (WIDE)(1 + 4 * radius);                  \
-                __typeof__(x2 < x2) near = (x2 >= lo) & (x2 <= hi);                             \
-                int any = 0;                                                                     \
-                for (int l = 0; l < LANES; l++) any |= near[l] != 0;                             \
-                if (any)                                                                         \
-                    for (int l = 0; l < LANES; l++) {                                            \
-                        WIDE xi = xs[v][l];                                                      \
-                        double t = fabs((double)xi) - 1.0; /* exact (Sterbenz) where used */    \
-                        if (fabs(t) <= radius) {                                                 \
-                            WIDE s = (WIDE)series[terms - 1];                                    \
-                            for (int64_t j = terms - 2; j >= 0; j--)                             \
-                                s = s * (WIDE)t + (WIDE)series[j];                               \
-                            r[l] = (odd && xi < 0) ? -s : s;                                     \
-                        }                                                                        \
-                    }                                                                            \
-            }                                                                                    \
             if (has_g) r = r * NAME##_load(g + v * LANES);                                       \
             INVEC o = __builtin_convertvector(r, INVEC);                                         \
             memcpy(out + v * LANES, &o, sizeof o);                                               \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    /* the endpoint series where |x| is within radius of 1 (a second, cheap pass: keeping it   \
+       out of the block keeps the recurrence's vectors in registers) */                          \
+    static void NAME##_ends(const IN *restrict x, const IN *restrict g, IN *restrict out,       \
+                            int64_t count, const double *restrict series, int64_t terms,         \
+                            double radius, int odd, int threads) {                               \
+        _Pragma("omp parallel for schedule(static) num_threads(threads) if(count > 65536)")     \
+        for (int64_t i = 0; i < count; i++) {                                                    \
+            double t = fabs((double)x[i]) - 1.0; /* exact (Sterbenz) where it is used */        \
+            if (fabs(t) <= radius) {                                                             \
+                WIDE s = (WIDE)series[terms - 1];                                                \
+                for (int64_t j = terms - 2; j >= 0; j--) s = s * (WIDE)t + (WIDE)series[j];      \
+                if (odd && x[i] < 0) s = -s;                                                     \
+                if (g) s *= (WIDE)g[i];                                                          \
+                out[i] = (IN)s;                                                                  \
+            }                                                                                    \
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
@@ -100,17 +98,13 @@ typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to
             int64_t s = b * width;                                                                 \
             /* four copies, the branches resolved outside the recurrence */                        \
             if (g && monic)                                                                        \
-                NAME##_block(x + s, g + s, out + s, alpha, beta, steps, c0, scale, 1, 1, series,   \
-                             terms, radius, odd);                                                  \
+                NAME##_block(x + s, g + s, out + s, alpha, beta, steps, c0, scale, 1, 1);                                                  \
             else if (g)                                                                            \
-                NAME##_block(x + s, g + s, out + s, alpha, beta, steps, c0, scale, 0, 1, series,   \
-                             terms, radius, odd);                                                  \
+                NAME##_block(x + s, g + s, out + s, alpha, beta, steps, c0, scale, 0, 1);                                                  \
             else if (monic)                                                                        \
-                NAME##_block(x + s, 0, out + s, alpha, beta, steps, c0, scale, 1, 0, series,       \
-                             terms, radius, odd);                                                  \
+                NAME##_block(x + s, 0, out + s, alpha, beta, steps, c0, scale, 1, 0);                                                  \
             else                                                                                   \
-                NAME##_block(x + s, 0, out + s, alpha, beta, steps, c0, scale, 0, 0, series,       \
-                             terms, radius, odd);                                                  \
+                NAME##_block(x + s, 0, out + s, alpha, beta, steps, c0, scale, 0, 0);                                                  \
         }                                                                                          \
         int64_t s = blocks * width;                                                                \
         if (s < count) { /* the tail, padded to one block */                                       \
@@ -119,10 +113,10 @@ typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to
             memset(gt, 0, sizeof gt);                                                              \
             memcpy(xt, x + s, (size_t)(count - s) * sizeof(IN));                                  \
             if (g) memcpy(gt, g + s, (size_t)(count - s) * sizeof(IN));                            \
-            NAME##_block(xt, gt, ot, alpha, beta, steps, c0, scale, monic, g != 0, series, terms,  \
-                         radius, odd);                                                             \
+            NAME##_block(xt, gt, ot, alpha, beta, steps, c0, scale, monic, g != 0);                \
             memcpy(out + s, ot, (size_t)(count - s) * sizeof(IN));                                 \
         }                                                                                          \
+        if (terms) NAME##_ends(x, g, out, count, series, terms, radius, odd, threads);             \
     }
 
 DEFINE_KERNEL(legendre_float32_in_float32, float, float, vf32, vf32, 8)
@@ -130,4 +124,4 @@ DEFINE_KERNEL(legendre_float32_in_float64, float, double, vf64, vf32x4, 4)
 DEFINE_KERNEL(legendre_float64_in_float64, double, double, vf64, vf64, 4)
 
 /* the version native.py checks after loading: bump with any change of the signature */
-int legendre_abi_version(void) { return 2; }
+int legendre_abi_version(void) { return 3; }

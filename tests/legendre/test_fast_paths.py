@@ -211,6 +211,7 @@ def test_the_inductor_kernels_compile_in_a_worker_thread_and_agree(monkeypatch):
 )
 def test_verify_passes_with_the_compiled_kernels_on_every_sample(monkeypatch, compiled, n, fn):
     monkeypatch.setattr(dispatch, "NATIVE_MIN_NUMEL", 1)  # route every sample through them
+    monkeypatch.setattr(dispatch, "P3_NATIVE_MIN_NUMEL", 1)
     report = verify(
         fn,
         symbolic=lambda x: sympy.legendre(n, x),
