@@ -39,7 +39,7 @@ from legendre_verify.legendre.kernels import (
 
 __all__ = ["NativeBuildError", "NativeKernel", "build", "cache_dir", "cached_library"]
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 #: tried in order: the first set the compiler accepts is used (no OpenMP on Apple's clang)
 FLAG_SETS = (
     ("-O3", "-march=native", "-fopenmp"),

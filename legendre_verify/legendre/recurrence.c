@@ -93,7 +93,7 @@ typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to
               double scale, int monic, const double *restrict series, int64_t terms,               \
               double radius, int odd, int threads) {                                               \
         const int64_t width = NV * LANES, blocks = count / width;                                  \
-        _Pragma("omp parallel for schedule(dynamic, 64) num_threads(threads) if(blocks > 64)")   \
+        _Pragma("omp parallel for schedule(static) num_threads(threads) if(blocks > 64)")        \
         for (int64_t b = 0; b < blocks; b++) {                                                     \
             int64_t s = b * width;                                                                 \
             /* four copies, the branches resolved outside the recurrence */                        \
@@ -124,4 +124,4 @@ DEFINE_KERNEL(legendre_float32_in_float64, float, double, vf64, vf32x4, 4)
 DEFINE_KERNEL(legendre_float64_in_float64, double, double, vf64, vf64, 4)
 
 /* the version native.py checks after loading: bump with any change of the signature */
-int legendre_abi_version(void) { return 3; }
+int legendre_abi_version(void) { return 4; }
