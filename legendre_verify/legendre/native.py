@@ -39,14 +39,10 @@ from legendre_verify.legendre.kernels import (
 
 __all__ = ["NativeBuildError", "NativeKernel", "build", "cache_dir", "cached_library"]
 
-ABI_VERSION = 4
-#: tried in order: the first set the compiler accepts is used (no OpenMP on Apple's clang)
-FLAG_SETS = (
-    ("-O3", "-march=native", "-fopenmp"),
-    ("-O3", "-fopenmp"),
-    ("-O3",),
-)
-_COMMON_FLAGS = ("-shared", "-fPIC", "-std=c11", "-ffp-contract=fast")
+ABI_VERSION = 5
+#: tried in order: the first set the compiler accepts is used
+FLAG_SETS = (("-O3", "-march=native"), ("-O3",))
+_COMMON_FLAGS = ("-shared", "-fPIC", "-std=c11", "-ffp-contract=fast", "-pthread")
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
 

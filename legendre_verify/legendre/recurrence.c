@@ -11,21 +11,76 @@
  * series about the endpoint (`terms` coefficients, float64) replaces the recurrence, and for
  * odd n + k it is mirrored at x < 0 (see kernels.py for why).
  *
- * Each thread takes blocks of NV vectors of x and runs the whole recurrence on them in
- * registers: x is read once and the result written once, whatever n is. GCC/clang vector
+ * Each thread takes a contiguous share of x and runs the whole recurrence on blocks of NV
+ * vectors in registers: x is read once and the result written once, whatever n is. Threads are
+ * plain pthreads started per call (no OpenMP: libgomp's pool hangs a forked child, e.g. a
+ * DataLoader worker, after the parent used it; measured). GCC/clang vector
  * extensions keep it portable (32-byte vectors: AVX2 on x86-64, two NEON registers on arm64).
  * No -ffast-math: every operation rounds as IEEE says (contraction to fused multiply-add
  * allowed, which only removes roundings).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
 #define NV 4 /* independent vectors per block: enough to hide the multiply-add latency */
+#define MAX_THREADS 256
+#define MIN_PER_THREAD 16384 /* elements: below, starting a thread costs more than it saves */
 
 typedef float vf32 __attribute__((vector_size(32)));
 typedef double vf64 __attribute__((vector_size(32)));
 typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to a vf64 */
+
+/* one call's arguments, and the share [begin, end) of the elements one thread computes */
+typedef struct call {
+    const void *x, *g;
+    void *out;
+    int64_t count;
+    const void *alpha, *beta;
+    int64_t steps;
+    double c0, scale;
+    int monic;
+    const double *series;
+    int64_t terms;
+    double radius;
+    int odd;
+    void (*range)(const struct call *);
+    int64_t begin, end;
+} call_t;
+
+static void *run_share(void *p) {
+    const call_t *c = p;
+    c->range(c);
+    return NULL;
+}
+
+/* split [0, count) into `threads` contiguous shares of whole blocks of `width` elements */
+static void run_parallel(const call_t *c, int64_t width, int threads) {
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads > c->count / MIN_PER_THREAD) threads = (int)(c->count / MIN_PER_THREAD);
+    if (threads < 1) threads = 1;
+    int64_t blocks = (c->count + width - 1) / width, per = (blocks + threads - 1) / threads;
+    call_t shares[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS];
+    for (int i = 0; i < threads; i++) {
+        shares[i] = *c;
+        shares[i].begin = i * per * width < c->count ? i * per * width : c->count;
+        shares[i].end = (i + 1) * per * width < c->count ? (i + 1) * per * width : c->count;
+        started[i] = 0;
+    }
+    for (int i = 1; i < threads; i++)
+        if (shares[i].begin < shares[i].end)
+            started[i] = pthread_create(&ids[i], NULL, run_share, &shares[i]) == 0;
+    run_share(&shares[0]);
+    for (int i = 1; i < threads; i++) {
+        if (started[i])
+            pthread_join(ids[i], NULL);
+        else if (shares[i].begin < shares[i].end) /* no thread to be had: run it here */
+            run_share(&shares[i]);
+    }
+}
 
 /* NAME: IN elements computed in WIDE; VEC holds LANES WIDEs, INVEC the same LANES as INs */
 #define DEFINE_KERNEL(NAME, IN, WIDE, VEC, INVEC, LANES)                                        \
@@ -70,53 +125,53 @@ typedef float vf32x4 __attribute__((vector_size(16))); /* four floats widened to
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    /* the endpoint series where |x| is within radius of 1 (a second, cheap pass: keeping it   \
-       out of the block keeps the recurrence's vectors in registers) */                          \
-    static void NAME##_ends(const IN *restrict x, const IN *restrict g, IN *restrict out,       \
-                            int64_t count, const double *restrict series, int64_t terms,         \
-                            double radius, int odd, int threads) {                               \
-        _Pragma("omp parallel for schedule(static) num_threads(threads) if(count > 65536)")     \
-        for (int64_t i = 0; i < count; i++) {                                                    \
+    /* one thread's share: whole blocks, the padded tail if the share ends there, then the      \
+       endpoint series where |x| is within radius of 1 (a second, cheap pass: inside the block \
+       it would spill the recurrence's vectors out of registers) */                              \
+    static void NAME##_share(const call_t *c) {                                                  \
+        const IN *x = c->x, *g = c->g;                                                           \
+        IN *out = c->out;                                                                        \
+        const WIDE *alpha = c->alpha, *beta = c->beta;                                           \
+        const int64_t width = NV * LANES;                                                        \
+        int64_t s = c->begin;                                                                    \
+        for (; s + width <= c->end; s += width) { /* the branches resolved outside the loop */   \
+            if (g && c->monic)                                                                   \
+                NAME##_block(x + s, g + s, out + s, alpha, beta, c->steps, c->c0, c->scale, 1, 1); \
+            else if (g)                                                                          \
+                NAME##_block(x + s, g + s, out + s, alpha, beta, c->steps, c->c0, c->scale, 0, 1); \
+            else if (c->monic)                                                                   \
+                NAME##_block(x + s, 0, out + s, alpha, beta, c->steps, c->c0, c->scale, 1, 0);   \
+            else                                                                                 \
+                NAME##_block(x + s, 0, out + s, alpha, beta, c->steps, c->c0, c->scale, 0, 0);   \
+        }                                                                                        \
+        if (s < c->end) { /* the tail, padded to one block */                                    \
+            IN xt[NV * LANES], gt[NV * LANES], ot[NV * LANES];                                   \
+            memset(xt, 0, sizeof xt);                                                            \
+            memset(gt, 0, sizeof gt);                                                            \
+            memcpy(xt, x + s, (size_t)(c->end - s) * sizeof(IN));                               \
+            if (g) memcpy(gt, g + s, (size_t)(c->end - s) * sizeof(IN));                         \
+            NAME##_block(xt, gt, ot, alpha, beta, c->steps, c->c0, c->scale, c->monic, g != 0);  \
+            memcpy(out + s, ot, (size_t)(c->end - s) * sizeof(IN));                              \
+        }                                                                                        \
+        if (!c->terms) return;                                                                   \
+        for (int64_t i = c->begin; i < c->end; i++) {                                            \
             double t = fabs((double)x[i]) - 1.0; /* exact (Sterbenz) where it is used */        \
-            if (fabs(t) <= radius) {                                                             \
-                WIDE s = (WIDE)series[terms - 1];                                                \
-                for (int64_t j = terms - 2; j >= 0; j--) s = s * (WIDE)t + (WIDE)series[j];      \
-                if (odd && x[i] < 0) s = -s;                                                     \
-                if (g) s *= (WIDE)g[i];                                                          \
-                out[i] = (IN)s;                                                                  \
+            if (fabs(t) <= c->radius) {                                                          \
+                WIDE v = (WIDE)c->series[c->terms - 1];                                          \
+                for (int64_t j = c->terms - 2; j >= 0; j--) v = v * (WIDE)t + (WIDE)c->series[j]; \
+                if (c->odd && x[i] < 0) v = -v;                                                  \
+                if (g) v *= (WIDE)g[i];                                                          \
+                out[i] = (IN)v;                                                                  \
             }                                                                                    \
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    void NAME(const IN *restrict x, const IN *restrict g, IN *restrict out, int64_t count,        \
-              const WIDE *restrict alpha, const WIDE *restrict beta, int64_t steps, double c0,     \
-              double scale, int monic, const double *restrict series, int64_t terms,               \
-              double radius, int odd, int threads) {                                               \
-        const int64_t width = NV * LANES, blocks = count / width;                                  \
-        _Pragma("omp parallel for schedule(static) num_threads(threads) if(blocks > 64)")        \
-        for (int64_t b = 0; b < blocks; b++) {                                                     \
-            int64_t s = b * width;                                                                 \
-            /* four copies, the branches resolved outside the recurrence */                        \
-            if (g && monic)                                                                        \
-                NAME##_block(x + s, g + s, out + s, alpha, beta, steps, c0, scale, 1, 1);                                                  \
-            else if (g)                                                                            \
-                NAME##_block(x + s, g + s, out + s, alpha, beta, steps, c0, scale, 0, 1);                                                  \
-            else if (monic)                                                                        \
-                NAME##_block(x + s, 0, out + s, alpha, beta, steps, c0, scale, 1, 0);                                                  \
-            else                                                                                   \
-                NAME##_block(x + s, 0, out + s, alpha, beta, steps, c0, scale, 0, 0);                                                  \
-        }                                                                                          \
-        int64_t s = blocks * width;                                                                \
-        if (s < count) { /* the tail, padded to one block */                                       \
-            IN xt[NV * LANES], gt[NV * LANES], ot[NV * LANES];                                     \
-            memset(xt, 0, sizeof xt);                                                              \
-            memset(gt, 0, sizeof gt);                                                              \
-            memcpy(xt, x + s, (size_t)(count - s) * sizeof(IN));                                  \
-            if (g) memcpy(gt, g + s, (size_t)(count - s) * sizeof(IN));                            \
-            NAME##_block(xt, gt, ot, alpha, beta, steps, c0, scale, monic, g != 0);                \
-            memcpy(out + s, ot, (size_t)(count - s) * sizeof(IN));                                 \
-        }                                                                                          \
-        if (terms) NAME##_ends(x, g, out, count, series, terms, radius, odd, threads);             \
+    void NAME(const IN *x, const IN *g, IN *out, int64_t count, const WIDE *alpha,               \
+              const WIDE *beta, int64_t steps, double c0, double scale, int monic,               \
+              const double *series, int64_t terms, double radius, int odd, int threads) {        \
+        call_t c = {x,      g,     out,    count, alpha, beta,         steps, c0, scale,         \
+                    monic,  series, terms, radius, odd,  NAME##_share, 0,     count};            \
+        run_parallel(&c, NV * LANES, threads);                                                   \
     }
 
 DEFINE_KERNEL(legendre_float32_in_float32, float, float, vf32, vf32, 8)
@@ -124,4 +179,4 @@ DEFINE_KERNEL(legendre_float32_in_float64, float, double, vf64, vf32x4, 4)
 DEFINE_KERNEL(legendre_float64_in_float64, double, double, vf64, vf64, 4)
 
 /* the version native.py checks after loading: bump with any change of the signature */
-int legendre_abi_version(void) { return 4; }
+int legendre_abi_version(void) { return 5; }

@@ -5,6 +5,9 @@ back to eager with one warning when a build or a check fails."""
 
 from __future__ import annotations
 
+import os
+import select
+import signal
 import warnings
 
 import pytest
@@ -250,3 +253,31 @@ def test_cuda_kernels_compile_check_and_agree(compiled):
     assert_matches_truth(gx[::37].cpu(), x[::37].cpu(), 3, 1)
     states = {k.name: k.state for k in compiled.status().kernels}
     assert states and set(states.values()) == {"compiled"}, states
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available on this platform")
+def test_a_forked_child_can_use_the_c_kernel(compiled):
+    """A DataLoader-style fork after the parent ran the C kernel's threads: the child's call
+    must finish (an OpenMP build of the kernel hung here). The child touches no torch op that
+    torch itself would run on its own thread pool (that can hang in a fork, without us)."""
+    x = _input(torch.float64)
+    expected = legendre_p(x, 10).numpy().tobytes()  # the parent uses the kernel first
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            same = legendre_p(x, 10).numpy().tobytes() == expected
+            os.write(write, b"1" if same else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready = []
+    try:
+        ready, _, _ = select.select([read], [], [], 120)
+        assert ready, "the forked child's legendre_p call did not finish in 120 s"
+        assert os.read(read, 1) == b"1"
+    finally:
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(read)
