@@ -34,6 +34,7 @@ import torch
 __all__ = [
     "compiled_kernel",
     "compute_dtype",
+    "endpoint_coefficients",
     "fused_times",
     "fused_value",
     "legendre_derivative",
@@ -121,14 +122,24 @@ def value_at_one(n: int, k: int) -> float:
         return math.inf
 
 
-def _endpoint_series(xc: torch.Tensor, n: int, k: int, recurrence: torch.Tensor) -> torch.Tensor:
-    """Replace ``recurrence`` by the Taylor series about +-1 where x is that close to +-1."""
-    eps = torch.finfo(xc.dtype).eps
+def endpoint_coefficients(n: int, k: int, dtype: torch.dtype) -> list[float] | None:
+    """The Taylor coefficients P_n^{(k+j)}(1) / j! of P_n^{(k)} about 1, as many as ``dtype``
+    needs within ``ENDPOINT_RADIUS / n^2``; None where one overflows ``dtype`` (the derivative
+    itself does near the ends, so the recurrence stays)."""
+    eps = torch.finfo(dtype).eps
     r = ENDPOINT_RADIUS
     terms = next(j for j in range(1, 64) if r**j / (2.0**j * math.factorial(j) ** 2) < eps / 2)
     coeffs = [value_at_one(n, k + j) / math.factorial(j) for j in range(terms)]
-    if not all(abs(c) <= torch.finfo(xc.dtype).max for c in coeffs):
-        return recurrence  # the derivative itself overflows this dtype near the ends
+    if not all(abs(c) <= torch.finfo(dtype).max for c in coeffs):
+        return None
+    return coeffs
+
+
+def _endpoint_series(xc: torch.Tensor, n: int, k: int, recurrence: torch.Tensor) -> torch.Tensor:
+    """Replace ``recurrence`` by the Taylor series about +-1 where x is that close to +-1."""
+    coeffs = endpoint_coefficients(n, k, xc.dtype)
+    if coeffs is None:
+        return recurrence
     t = xc.abs() - 1  # exact (Sterbenz) where the series is used
     series = t * coeffs[-1] + coeffs[-2]
     for c in reversed(coeffs[:-2]):

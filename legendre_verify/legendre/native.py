@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
-import math
 import os
 import platform
 import shutil
@@ -33,8 +32,8 @@ from legendre_verify.legendre.kernels import (
     ENDPOINT_RADIUS,
     _monic_coefficients,
     compute_dtype,
+    endpoint_coefficients,
     recurrence_coefficients,
-    value_at_one,
 )
 
 __all__ = ["NativeBuildError", "NativeKernel", "build", "cache_dir", "cached_library"]
@@ -164,16 +163,8 @@ def _coefficients(n: int, k: int, wide: torch.dtype) -> _Coefficients:
         scale = 1.0
         alpha = [c1, *(a for a, _ in steps)]
         beta = [0.0, *(b for _, b in steps)]
-    series: list[float] = []
-    radius = 0.0
-    if n >= ENDPOINT_MIN_DEGREE:  # as kernels._endpoint_series
-        eps, r = torch.finfo(wide).eps, ENDPOINT_RADIUS
-        terms = next(j for j in range(1, 64) if r**j / (2.0**j * math.factorial(j) ** 2) < eps / 2)
-        series = [value_at_one(n, k + j) / math.factorial(j) for j in range(terms)]
-        if all(abs(c) <= torch.finfo(wide).max for c in series):
-            radius = ENDPOINT_RADIUS / (n * n)
-        else:  # the derivative itself overflows this dtype near the ends
-            series = []
+    series = endpoint_coefficients(n, k, wide) if n >= ENDPOINT_MIN_DEGREE else None
+    radius = 0.0 if series is None else ENDPOINT_RADIUS / (n * n)  # as kernels._endpoint_series
     return _Coefficients(
         alpha=torch.tensor(alpha, dtype=wide),
         beta=torch.tensor(beta, dtype=wide),
