@@ -17,6 +17,7 @@ for every n and k); on CUDA torch.compile (inductor/Triton), one kernel per degr
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -100,6 +101,7 @@ class ArtifactStatus:
     state: str = "absent"  # absent | building | built | failed
     seconds: float | None = None  # build (or load) wall time
     loaded_from_disk: bool = False
+    disk_checked: bool = field(default=False, repr=False)  # looked for a built one on disk
     error: str | None = None
     value: Any = field(default=None, repr=False)
     warned: bool = field(default=False, repr=False)
@@ -253,13 +255,15 @@ class Dispatcher:
         """One call of kernel ``name``: compiled if its artifact is built (and, the first time,
         checked by ``agree(compiled, eager)``, which returns None or why they differ), else eager.
 
-        ``make()`` builds the artifact (in a worker thread when tiered); ``on_disk()`` says
-        whether building is only loading (then it is done at once, even on a first call).
+        ``make()`` builds the artifact (in a worker thread when tiered); ``on_disk()``, asked once
+        per artifact, says whether building is only loading (then it is done at once, even on a
+        first call).
         """
         artifact = self._artifact(artifact_name)
         kernel = self._kernel(name, artifact)
         if self.mode != "eager" and kernel.error is None:
-            if artifact.state == "absent":
+            if artifact.state == "absent" and not artifact.disk_checked:
+                artifact.disk_checked = True  # once: it appears on disk only when built here
                 disk = on_disk()
                 if disk or self.mode == "compiled":
                     self._start(artifact, make, background=False, disk=disk)
@@ -406,9 +410,10 @@ def _native_on_disk() -> bool:
     return native.cached_library() is not None
 
 
-def _inductor_make(fn: Callable, degrees: tuple[int, ...], sample: torch.Tensor, arity: int):
+def _inductor_make(fn: Callable, degrees: tuple[int, ...], like: torch.Tensor, arity: int):
     def make():
         compiled = kernels.compiled_kernel(fn, *degrees)
+        sample = torch.linspace(-1, 1, 64, dtype=like.dtype, device=like.device)
         compiled(*[sample] * arity)  # compile now, in this (worker) thread
         return compiled
 
@@ -421,10 +426,12 @@ def times_derivative(g: torch.Tensor | None, x: torch.Tensor, n: int, k: int) ->
         return kernels.times_derivative(g, x, n, k)
     if g is not None and (g.shape != x.shape or g.dtype != x.dtype or g.device != x.device):
         g = g.to(dtype=x.dtype, device=x.device).expand(x.shape)
-    if _backend(x, n, g) is None:
+    backend = _backend(x, n, g)
+    if backend is None:
         return kernels.times_derivative(g, x, n, k)
     inductor = kernels.fused_value if g is None else kernels.fused_times
-    return _dispatch(lambda: kernels.times_derivative(g, x, n, k), inductor, (n, k), x, g, n, k)
+    eager = functools.partial(kernels.times_derivative, g, x, n, k)
+    return _dispatch(backend, eager, inductor, (n, k), x, g, n, k)
 
 
 def legendre_derivative(x: torch.Tensor, n: int, k: int = 0) -> torch.Tensor:
@@ -434,19 +441,26 @@ def legendre_derivative(x: torch.Tensor, n: int, k: int = 0) -> torch.Tensor:
 
 def p3(x: torch.Tensor) -> torch.Tensor:
     """P3(x): the tutorial's formula eager, the compiled P_3 kernel where it pays."""
-    if _backend(x, 3, None, P3_NATIVE_MIN_NUMEL) is None:
+    backend = _backend(x, 3, None, P3_NATIVE_MIN_NUMEL)
+    if backend is None:
         return kernels.p3(x)
-    return _dispatch(lambda: kernels.p3(x), kernels.p3_kernel, (), x, None, 3, 0)
+    return _dispatch(
+        backend, functools.partial(kernels.p3, x), kernels.p3_kernel, (), x, None, 3, 0
+    )
 
 
 def times_dp3(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """g * P3'(x), as :func:`p3`."""
-    if g.shape != x.shape or g.dtype != x.dtype or _backend(x, 3, g, P3_NATIVE_MIN_NUMEL) is None:
+    same = g.shape == x.shape and g.dtype == x.dtype
+    backend = _backend(x, 3, g, P3_NATIVE_MIN_NUMEL) if same else None
+    if backend is None:
         return kernels.times_dp3(g, x)
-    return _dispatch(lambda: kernels.times_dp3(g, x), kernels.times_dp3_kernel, (), x, g, 3, 1)
+    eager = functools.partial(kernels.times_dp3, g, x)
+    return _dispatch(backend, eager, kernels.times_dp3_kernel, (), x, g, 3, 1)
 
 
 def _dispatch(
+    backend: str,
     eager: Callable[[], torch.Tensor],
     inductor_fn: Callable[..., torch.Tensor],
     literals: tuple[int, ...],
@@ -455,10 +469,10 @@ def _dispatch(
     n: int,
     k: int,
 ) -> torch.Tensor:
-    """Run through :data:`DISPATCHER` on the backend :func:`_backend` chose (not None)."""
+    """Run through :data:`DISPATCHER` on ``backend``, the one :func:`_backend` chose."""
     dtype = str(x.dtype).removeprefix("torch.")
     agree = _agreement(n, k, x.dtype, g)
-    if x.device.type == "cpu" and DISPATCHER.cpu_backend == "native":
+    if backend == "native":
         name = f"native {dtype} (any n, k)"
         return DISPATCHER.run(
             name,
@@ -472,11 +486,10 @@ def _dispatch(
     tensors = (x,) if g is None else (g, x)
     name = f"inductor {x.device.type} {dtype} {inductor_fn.__name__}"
     name += "".join(f" {d}" for d in literals)
-    sample = torch.linspace(-1, 1, 64, dtype=x.dtype, device=x.device)
     return DISPATCHER.run(
         name,
         name,
-        _inductor_make(inductor_fn, literals, sample, len(tensors)),
+        _inductor_make(inductor_fn, literals, x, len(tensors)),
         lambda: False,
         eager,
         lambda compiled: _call_flat(compiled, tensors),
