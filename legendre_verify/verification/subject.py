@@ -393,6 +393,14 @@ def _elementwise_spec(arity: int) -> CallSpec:
     )
 
 
+def _example_float64(spec: CallSpec) -> tuple[list[Any], dict[str, Any]]:
+    """The example's arguments in float64 and detached, and its keywords with concrete values:
+    what the probes call a Function or oracle with outside Hypothesis."""
+    args, _ = _as_float64_leaves(spec.args, spec.diff)
+    args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
+    return args, {k: _concrete(v) for k, v in spec.kwargs.items()}
+
+
 def _check_reference_structure(
     oracle: Oracle, spec: CallSpec, outs: Sequence[torch.Tensor], label: str
 ) -> tuple[int, ...]:
@@ -450,8 +458,7 @@ def _probe_capabilities(
             for _ in spec.diff
         ]
     else:
-        args, _ = _as_float64_leaves(spec.args, spec.diff)
-        args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
+        args = _example_float64(spec)[0]
     kwargs = {k: _concrete(v) for k, v in spec.kwargs.items()}
     floats = [args[i] for i in spec.diff]
 
@@ -728,9 +735,7 @@ def reference_precision(
         ]
         kwargs: dict[str, Any] = {}
     else:
-        args, _ = _as_float64_leaves(spec.args, spec.diff)
-        args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
-        kwargs = {k: _concrete(v) for k, v in spec.kwargs.items()}
+        args, kwargs = _example_float64(spec)
     base = Sample(tuple(args), spec.diff, (), (), (True,) * len(spec.diff), kwargs)
     try:
         outs = oracle.ask("outputs", base)
@@ -800,9 +805,7 @@ def _derived_unusable(
         ]
         kwargs: dict[str, Any] = {}
     else:
-        args, _ = _as_float64_leaves(spec.args, spec.diff)
-        args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
-        kwargs = {k: _concrete(v) for k, v in spec.kwargs.items()}
+        args, kwargs = _example_float64(spec)
     leaves = [args[i].detach().requires_grad_(True) for i in spec.diff]
     merged = list(args)
     for i, leaf in zip(spec.diff, leaves, strict=True):
