@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         legendre_p_derivative,
     )
     from legendre_verify.verification import checks, oracles, strategies, tolerances
+    from legendre_verify.verification.arguments import constant, index, size
     from legendre_verify.verification.driver import verify
     from legendre_verify.verification.oracles import OracleError
     from legendre_verify.verification.pytest_plugin import verification_tests
@@ -40,9 +41,12 @@ __all__ = [
     "VerificationError",
     "checks",
     "compile_status",
+    "constant",
+    "index",
     "legendre_p",
     "legendre_p_derivative",
     "oracles",
+    "size",
     "strategies",
     "tolerances",
     "verification_tests",
@@ -59,6 +63,9 @@ _LAZY = {
     "CheckResult": (f"{_VERIFICATION}.report", "CheckResult"),
     "OracleError": (f"{_VERIFICATION}.oracles", "OracleError"),
     "verification_tests": (f"{_VERIFICATION}.pytest_plugin", "verification_tests"),
+    "constant": (f"{_VERIFICATION}.arguments", "constant"),
+    "index": (f"{_VERIFICATION}.arguments", "index"),
+    "size": (f"{_VERIFICATION}.arguments", "size"),
     "checks": (f"{_VERIFICATION}.checks", None),
     "oracles": (f"{_VERIFICATION}.oracles", None),
     "strategies": (f"{_VERIFICATION}.strategies", None),
