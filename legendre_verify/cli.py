@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import functools
+import io
 import json
 import math
+import os
+import shutil
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import torch
 
@@ -69,15 +74,45 @@ def _accuracy(args: argparse.Namespace) -> int:
     return 0 if worst.passed else 1
 
 
+def _columns(stream: Any) -> int:
+    """The width of the terminal ``stream`` writes to: ``COLUMNS`` if set (as
+    :func:`shutil.get_terminal_size` honours it), else that terminal's own size, else
+    :func:`shutil.get_terminal_size`'s answer (80 where nothing knows)."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        columns = 0
+    return columns if columns > 0 else shutil.get_terminal_size().columns
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, cut at a word boundary with an ellipsis
+    (never mid-word: a first word longer than ``limit`` is kept whole)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 3, 0) + 1]  # one more: is the cut at a space?
+    cut = head[:-1] if head.endswith(" ") else head.rsplit(" ", 1)[0] if " " in head else ""
+    if not cut:
+        cut = text.split(" ", 1)[0]
+    return cut.rstrip(" ,;:-(") + "..."
+
+
 class _CheckDisplay:
-    """What ``check`` shows as it runs: a row on ``out`` the moment each check finishes (the
-    table is the display) and, only where ``err`` is a terminal, a live line on ``err`` for a
-    check running longer than ``AFTER`` seconds: a bar of its draws out of its budget, redrawn
-    in place with a carriage return (at most every ``EVERY`` seconds) and erased before the
-    row. Fed by verify()'s ``progress`` and ``on_sample`` hooks; it only renders."""
+    """What ``check`` shows as it runs: the table's header when the first check starts (so
+    nothing of the table is printed before the call is validated), a row on ``out`` the moment
+    each check finishes and, only where ``err`` is a terminal, a live line on ``err`` for a check
+    running longer than ``AFTER`` seconds: a bar of its draws out of its budget, redrawn in place
+    with a carriage return (at most every ``EVERY`` seconds), never wider than the terminal, and
+    erased before the row. Fed by verify()'s ``progress`` and ``on_sample`` hooks; it only
+    renders."""
 
     AFTER = 1.0  # seconds a check runs before its live line appears
     EVERY = 0.1  # seconds between redraws
+    MIN_REASON = 30  # a skip reason is never shortened below this many characters
 
     def __init__(self, out: TextIO, err: TextIO, *, width: int = 22, bar: int = 20) -> None:
         self.out, self.err = out, err
@@ -85,26 +120,45 @@ class _CheckDisplay:
         self.width, self.bar = width, bar
         self.shown = 0  # length of the live line on screen, 0 when none
         self.drawn_at = -math.inf
-        header = f"{'check':<{width}}  {'status':<7}  {'examples':>8}  {'seconds':>7}"
-        print(header, file=self.out, flush=True)
+        self.started = False
 
-    def line(self, p: Any) -> str:
-        """The live line for a :class:`CheckProgress`."""
+    def start(self) -> None:
+        """Print the header (once, when the first check has started)."""
+        if not self.started:
+            self.started = True
+            header = f"{'check':<{self.width}}  {'status':<7}  {'examples':>8}  {'seconds':>7}"
+            print(header, file=self.out, flush=True)
+
+    def line(self, p: Any, limit: int | None = None) -> str:
+        """The live line for a :class:`CheckProgress`, in at most ``limit`` characters: where
+        it is too long, the check name's padding goes first, then the bar narrows (down to 5,
+        else none), then the line is cut."""
+        text = self._line(p, self.width, self.bar)
+        if limit is None or len(text) <= limit:
+            return text
+        text = self._line(p, 0, self.bar)
+        bar = self.bar - max(len(text) - limit, 0)
+        text = self._line(p, 0, bar if bar >= 5 else 0)
+        return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."[: max(limit, 0)]
+
+    def _line(self, p: Any, width: int, bar: int) -> str:
         if p.shrinking:
             state = f"shrinking a failing sample ({p.examples} samples run)"
         else:
             done = min(p.examples, p.max_examples)
-            filled = self.bar * done // max(p.max_examples, 1)
-            bar = "#" * filled + "-" * (self.bar - filled)
-            state = f"[{bar}] {done:>{len(str(p.max_examples))}}/{p.max_examples} draws"
-        return f"{p.check:<{self.width}}  {state}  {p.seconds:.1f} s"
+            count = f"{done:>{len(str(p.max_examples))}}/{p.max_examples} draws"
+            filled = bar * done // max(p.max_examples, 1)
+            state = f"[{'#' * filled}{'-' * (bar - filled)}] {count}" if bar else count
+        return f"{p.check:<{width}}  {state}  {p.seconds:.1f} s"
 
     def sample(self, p: Any) -> None:
+        self.start()
         if not self.live or p.seconds < self.AFTER or p.seconds - self.drawn_at < self.EVERY:
             return
         self.drawn_at = p.seconds
-        text = self.line(p)
-        self.err.write("\r" + text.ljust(self.shown))
+        limit = _columns(self.err) - 1  # the last column would wrap on some terminals
+        text = self.line(p, limit)
+        self.err.write("\r" + text.ljust(min(self.shown, limit)))
         self.err.flush()
         self.shown = len(text)
 
@@ -115,77 +169,247 @@ class _CheckDisplay:
         self.shown, self.drawn_at = 0, -math.inf
 
     def finished(self, result: Any) -> None:
+        self.start()
         self.clear()
-        note = f"  ({result.message})" if result.status == "skipped" else ""
-        print(
+        row = (
             f"{result.name:<{self.width}}  {result.status:<7}  {result.examples:>8}  "
-            f"{result.seconds:>7.2f}{note}",
-            file=self.out,
-            flush=True,
+            f"{result.seconds:>7.2f}"
         )
+        if result.status == "skipped" and result.message:
+            reason = " ".join(result.message.split())
+            if getattr(self.out, "isatty", lambda: False)():  # fit a terminal, in whole words
+                room = _columns(self.out) - 1 - len(row) - len("  ()")
+                reason = _shorten(reason, max(room, self.MIN_REASON))
+            row += f"  ({reason})"
+        print(row, file=self.out, flush=True)
+
+
+class _Backstop:
+    """The command never waits forever: verify()'s time limits interrupt Python code, but not a
+    Function stuck inside a C extension. If nothing happens (no sample, no check finished) for
+    the time limit plus a minute, Python's faulthandler prints every thread's traceback and
+    the process exits with status 1."""
+
+    GRACE = 60.0
+
+    def __init__(self, timeout: float | None) -> None:
+        self.seconds = None if timeout is None else timeout + self.GRACE
+        self.rearm()
+
+    def rearm(self) -> None:
+        if self.seconds is None:
+            return
+        try:  # the process's own stderr: sys.stderr may be replaced by one without a file
+            faulthandler.dump_traceback_later(self.seconds, exit=True, file=sys.__stderr__)
+        except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+            self.seconds = None  # no file descriptor to write to: no backstop
+
+    def disarm(self) -> None:
+        if self.seconds is not None:
+            faulthandler.cancel_dump_traceback_later()
+
+
+class _Misuse(Exception):
+    """A mistake in the ``check`` command's arguments: exit 2 with this one-line message."""
+
+
+def _one_line(text: str) -> str:
+    """A (possibly multi-line) message as one line: lines joined by '; ' (by ' ' after a colon)."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    joined = ""
+    for line in lines:
+        joined += ("" if not joined else " " if joined.endswith(":") else "; ") + line
+    return joined
+
+
+EXAMPLE_HINT = (
+    "hint: pass one call's arguments with --example '(...)', e.g. --example "
+    "'(torch.ones(3, 4), torch.ones(5, 4))', and --signature '(m,n),(k,n)->(m,k)' to let "
+    "their shapes vary"
+)
+
+
+_NOT_GIVEN: Any = object()  # --timeout's default: verify() is called without timeout=
+
+
+def _timeout(text: str) -> float | None:
+    """``--timeout``: seconds > 0, or ``none`` for no limit."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0 or 'none', got {text!r}")
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _check_options(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str | None]:
+    """The target and verify()'s options from the command line (a :class:`_Misuse` for any
+    mistake), and the target's file (for locating errors raised in it)."""
+    from legendre_verify.verification.targets import evaluate, resolve_target, symbolic_from_text
+
+    try:
+        fn, module = resolve_target(args.target)
+        options: dict[str, Any] = {}
+        if args.n is not None:
+            base, degree = fn, args.n
+            fn = lambda *xs: base(*xs, degree)  # noqa: E731
+            fn.__qualname__ = f"{args.target}(..., {degree})"
+        if args.symbolic is not None:
+            options["symbolic"], options["arity"] = symbolic_from_text(args.symbolic, args.n)
+        if args.reference is not None:
+            options["reference"] = evaluate(args.reference, "--reference", module)
+        if args.example is not None:
+            example = evaluate(args.example, "--example", module)
+            options["example"] = example if isinstance(example, tuple) else (example,)
+            options.pop("arity", None)
+        if args.signature is not None:
+            options["signature"] = args.signature
+        if args.timeout is not _NOT_GIVEN:  # verify()'s default otherwise
+            options["timeout"] = args.timeout
+    except (TypeError, ValueError) as error:
+        raise _Misuse(_one_line(str(error))) from error
+    return fn, options, getattr(module, "__file__", None)
+
+
+def _misuse_message(error: BaseException, args: argparse.Namespace, file: str | None) -> str:
+    """One line for a TypeError/ValueError verify() raised before any check ran: its message,
+    where in the target's file it was raised (if there), and the --example hint where verify
+    asks for ``example=``."""
+    from legendre_verify.verification.targets import where
+
+    message = _one_line(str(error))
+    cause = error.__cause__ or error.__context__
+    place = None if file is None or cause is None else where(cause.__traceback__, file, only=True)
+    if place is not None:
+        message += f" (at {place})"
+    if args.example is None and ("example=" in message or "elementwise" in message):
+        message += f"; {EXAMPLE_HINT}"
+    return message
 
 
 def _check(args: argparse.Namespace) -> int:
+    prog = "legendre-verify check"
+    try:
+        fn, options, file = _check_options(args)
+        for option, value in (("--json", args.json), ("--junit-xml", args.junit_xml)):
+            if value is not None and not Path(value).parent.is_dir():
+                raise _Misuse(f"{option} {value!r}: no directory {str(Path(value).parent)!r}")
+    except _Misuse as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        return _internal_error(prog, error)
     from legendre_verify.verification.driver import verify
+    from legendre_verify.verification.limits import DEFAULT_TIMEOUT
     from legendre_verify.verification.oracles import OracleError
-    from legendre_verify.verification.targets import evaluate, resolve_target, symbolic_from_text
+    from legendre_verify.verification.report import VerificationError
 
-    fn, module = resolve_target(args.target)
-    options: dict[str, Any] = {}
-    if args.n is not None:
-        base, degree = fn, args.n
-        fn = lambda *xs: base(*xs, degree)  # noqa: E731
-        fn.__qualname__ = f"{args.target}(..., {degree})"
-    if args.symbolic is not None:
-        options["symbolic"], options["arity"] = symbolic_from_text(args.symbolic, args.n)
-    if args.reference is not None:
-        options["reference"] = evaluate(args.reference, "--reference", module)
-    if args.example is not None:
-        example = evaluate(args.example, "--example", module)
-        options["example"] = example if isinstance(example, tuple) else (example,)
-        options.pop("arity", None)
-    if args.signature is not None:
-        options["signature"] = args.signature
     display = None if args.quiet else _CheckDisplay(sys.stdout, sys.stderr)
+    backstop = _Backstop(options.get("timeout", DEFAULT_TIMEOUT))
+    started = False  # has a check run? (what verify() raises before that is misuse)
+
+    def progress(result: Any) -> None:
+        nonlocal started
+        started = True
+        backstop.rearm()
+        if display is not None:
+            display.finished(result)
+
+    def on_sample(p: Any) -> None:
+        nonlocal started
+        started = True
+        backstop.rearm()
+        if display is not None:
+            display.sample(p)
+
     try:
         try:
             report = verify(
                 fn,
                 **options,
-                domain=tuple(args.domain),
+                domain=None if args.domain is None else tuple(args.domain),
                 name=args.target,
                 max_examples=args.max_examples,
                 thorough=args.thorough,
                 inductor=args.inductor,
                 skip=args.skip,
-                progress=None if display is None else display.finished,
-                on_sample=None if display is None else display.sample,
+                progress=progress,
+                on_sample=on_sample,
                 raise_on_failure=False,
             )
         finally:  # no live line left under what follows
+            backstop.disarm()
             if display is not None:
                 display.clear()
     except OracleError as error:
         print(
-            f"legendre-verify check: the oracle failed (not the Function): {error}", file=sys.stderr
+            f"{prog}: error: the oracle failed (not the Function): {_one_line(str(error))}",
+            file=sys.stderr,
         )
         return 2
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str))
-    if args.junit_xml:
-        Path(args.junit_xml).write_text(report.to_junit_xml())
+    except VerificationError as error:  # the Function hung while verify probed it
+        print(f"\n{error}", file=sys.stderr, flush=True)
+        print(f"{error.report.subject}: FAILED (hangs on the example)")
+        return 1
+    except (TypeError, ValueError) as error:
+        if started:  # not the call's description: the verifier's own failure
+            return _internal_error(prog, error)
+        print(f"{prog}: error: {_misuse_message(error, args, file)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        return _internal_error(prog, error)
+    for option, value, text in (
+        ("--json", args.json, lambda: json.dumps(report.to_dict(), indent=2, default=str)),
+        ("--junit-xml", args.junit_xml, report.to_junit_xml),
+    ):
+        if value is not None:
+            try:
+                Path(value).write_text(text())
+            except OSError as error:
+                print(f"{prog}: error: {option} {value!r}: cannot write: {error}", file=sys.stderr)
+                return 2
     for note in report.notes:
         print(f"note: {note}")
+    ran = sum(r.status in ("passed", "failed", "blocked") for r in report.results)
     if not report.passed:
-        others = [r.name for r in report.failures[1:]]
-        suffix = f"\nother failing checks: {', '.join(others)}" if others else ""
-        print(f"\n{report.failures[0].details}{suffix}", file=sys.stderr)
+        failed = [r.name for r in report.failures + report.blocked]
+        text = report.failure_text().split("\n\n")[0]  # the table is on stdout already
+        print(f"\n{text}", file=sys.stderr, flush=True)
+        print(
+            f"{report.subject}: FAILED {len(failed)} of {ran} checks ({', '.join(failed)}) "
+            f"in {report.seconds:.1f} s"
+        )
         return 1
-    print(
-        f"{report.subject}: PASSED {sum(r.status == 'passed' for r in report.results)} checks "
-        f"in {report.seconds:.1f} s"
-    )
+    print(f"{report.subject}: PASSED {ran} checks in {report.seconds:.1f} s")
     return 0
+
+
+def _internal_error(prog: str, error: BaseException) -> int:
+    """An exception that is neither a failure of the Function nor a mistake in the call: a bug
+    of legendre-verify. The traceback, one line saying so, and exit status 3."""
+    traceback.print_exception(error, file=sys.stderr)
+    print(
+        f"{prog}: internal error of legendre-verify (please report it with the traceback): "
+        f"{type(error).__name__}: {_one_line(str(error))}",
+        file=sys.stderr,
+    )
+    return 3
 
 
 def _legendre_of(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -295,8 +519,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="legendre-verify",
         description="Differentiable Legendre polynomials and verification of autograd Functions.",
     )
@@ -333,6 +564,11 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="verify any autograd Function (or callable, or custom op); exit 0 passed, 1 failed, "
         "2 misuse",
+        description="Verify an autograd Function (or callable, or custom op) with verify(). Exit "
+        "status 0: every check passed; 1: a check failed (the failure, its minimal sample and a "
+        "reproduce snippet on stderr, a FAILED line on stdout); 2: misuse (one line on stderr "
+        "naming what is wrong: the target, an expression, an option, or the oracle failing); "
+        "3: an internal error of legendre-verify (with its traceback).",
     )
     check.add_argument(
         "target",
@@ -347,13 +583,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EXPR",
         help="Python expression for plain-torch truth with fn's signature, e.g. "
         "'F.linear' or 'lambda x: torch.sort(x)' (torch, F, st, math and the target's module "
-        "in scope)",
+        "in scope); a Function that is not elementwise needs --example too",
     )
     check.add_argument(
         "--example",
         metavar="EXPR",
         help="Python expression for one call's arguments, e.g. "
-        "'(torch.ones(3, 4), torch.ones(5, 4), torch.ones(5))'",
+        "'(torch.ones(3, 4), torch.ones(5, 4), torch.ones(5))'; constant(t), index(high=...) "
+        "and size(name) mark constant tensors, drawn indices and sizes (also in scope: torch, "
+        "F, st, math and the target's module)",
     )
     check.add_argument("--signature", metavar="SIG", help="gufunc signature, e.g. '(m,n),(n)->(m)'")
     check.add_argument("--json", metavar="FILE", help="write the report as JSON")
@@ -363,12 +601,34 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--quiet", action="store_true", help="no per-check rows and no progress line"
     )
-    check.add_argument("--domain", nargs=2, type=float, default=(-1.0, 1.0), metavar=("LO", "HI"))
+    check.add_argument(
+        "--domain",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("LO", "HI"),
+        help="the interval inputs are drawn from (default: -1 1, and for a Function described "
+        "by --example also magnitudes where exp overflows, in the edges check)",
+    )
     check.add_argument("--n", type=int, help="pass N as the last argument (and as n in EXPR)")
-    check.add_argument("--max-examples", type=int, default=None, help="examples per check")
+    check.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="examples per check (default: 20)",
+    )
     check.add_argument("--thorough", action="store_true", help="10x the examples, random")
     check.add_argument("--inductor", action="store_true", help="add the inductor compile check")
     check.add_argument("--skip", nargs="*", default=(), metavar="CHECK", help="checks to leave out")
+    check.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=_NOT_GIVEN,
+        metavar="SECONDS",
+        help="limit on each call of the Function, its backward and the oracle: seconds, or "
+        "'none' for no limit (default: verify()'s)",
+    )
     check.set_defaults(run=_check)
     mutants = commands.add_parser("mutants", help="kill rate of verify() vs plain gradcheck")
     mutants.add_argument(

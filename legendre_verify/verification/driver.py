@@ -1,27 +1,35 @@
-"""``verify()``: draw samples with Hypothesis, run the checks, shrink failures, report. The only
-module that knows Hypothesis's find/settings. (Named ``driver``, not ``verify``: a submodule
-named like the function the package re-exports would replace that function when imported.)
+"""``verify()``: plan the checks, explore samples, find root causes, shrink, report.
+
+Checks that draw the same kind of sample (the same dtypes, layouts, sizes) form a *group*:
+each sample a group draws is judged by every check of the group, so a sample is drawn once
+and the truth at it computed once (the subject caches it) for all of them. A failing check
+keeps its first failing draw; after every group has run, failures with one root cause (the
+Function raising the same error, returning the same wrong shape, hanging) are reported once,
+at the first check that met them, and the checks they block say so in one line. Then the first
+failing check's draw is shrunk by Hypothesis, and the others' within what time is left, so a
+failing verify takes a small multiple of a passing one. (Named ``driver``, not ``verify``: a
+submodule named like the function the package re-exports would replace that function.)
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from hypothesis import HealthCheck, Verbosity, given, settings
-from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-from hypothesis.errors import Flaky, FlakyFailure, Unsatisfiable
 
 from legendre_verify.verification import strategies as lst
 from legendre_verify.verification.checks import CHECKS, Check, DtypeDraw, run_check
-from legendre_verify.verification.oracles import MissingDerivative
+from legendre_verify.verification.checks.base import NotApplicable
+from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang
+from legendre_verify.verification.options import Options
+from legendre_verify.verification.oracles import MissingDerivative, OracleError
 from legendre_verify.verification.report import (
     CheckProgress,
     CheckResult,
@@ -29,12 +37,20 @@ from legendre_verify.verification.report import (
     VerificationError,
 )
 from legendre_verify.verification.samples import Sample
+from legendre_verify.verification.search import Choices, explore, shrink
 from legendre_verify.verification.subject import Capability, Subject, build_subject
 
-__all__ = ["DEFAULT_MAX_EXAMPLES", "Plan", "make_plan", "run_planned_check", "verify"]
+__all__ = ["DEFAULT_MAX_EXAMPLES", "Plan", "make_plan", "run_plan", "run_planned_check", "verify"]
 
 #: examples per check by default (a check's ``cost`` divides it); ``thorough=True`` uses 10x
 DEFAULT_MAX_EXAMPLES = 20
+
+#: a failing verify shrinks for at most this many times as long as its checks ran (and at
+#: least SHRINK_FLOOR seconds): the first failing check gets what it needs of that, the others
+#: what is left (a failing run takes at most ~3x a passing one)
+SHRINK_FACTOR = 2.0
+SHRINK_FLOOR = 2.0
+
 _DTYPE_NAMES = {str(d).removeprefix("torch."): d for d in lst.FLOAT_DTYPES}
 
 
@@ -42,6 +58,8 @@ def resolve_dtypes(dtypes: Iterable[Any] | None) -> list[torch.dtype]:
     """Floating dtypes by object or name; a ValueError naming a bad one."""
     if dtypes is None:
         return list(lst.FLOAT_DTYPES)
+    if isinstance(dtypes, str | torch.dtype):
+        raise TypeError(f"dtypes must be a list of dtypes, got dtypes={dtypes!r}")
     resolved = []
     for d in dtypes:
         if isinstance(d, str) and d in _DTYPE_NAMES:
@@ -58,6 +76,8 @@ def resolve_devices(devices: Iterable[Any] | None) -> list[torch.device]:
     """'cpu'/'cuda' devices; a ValueError for anything else or CUDA where it is absent."""
     if devices is None:
         return lst.available_devices()
+    if isinstance(devices, str | torch.device):
+        raise TypeError(f"devices must be a list of devices, got devices={devices!r}")
     resolved = []
     for d in devices:
         try:
@@ -74,65 +94,6 @@ def resolve_devices(devices: Iterable[Any] | None) -> list[torch.device]:
     return resolved
 
 
-def _strategy(
-    check: Check, subject: Subject, dtypes: list[torch.dtype], devices: list[torch.device]
-) -> st.SearchStrategy[Sample]:
-    on_cpu = Capability.CUDA in check.needs  # drawn on the CPU, moved by the check
-    devices = [torch.device("cpu")] if on_cpu else devices
-    if check.edges_only:
-        return lst.edge_calls(subject.spec, dtypes, devices, subject.domain)
-    domain = subject.domain
-    if check.small:  # finite differences step 1e-6 past the sample: keep them inside the domain
-        lo, hi = domain
-        domain = (lo + 1e-3 * (hi - lo), hi - 1e-3 * (hi - lo))
-    return lst.calls(
-        subject.spec,
-        dtype=lst.dtypes(dtypes) if check.dtypes is DtypeDraw.ALL else torch.float64,
-        device=st.sampled_from(devices),
-        layout=lst.layouts() if check.layouts else "contiguous",
-        domain=domain,
-        edges=not check.small,
-        small=check.small,
-    )
-
-
-def _skip_reason(check: Check, subject: Subject, dtypes: list[torch.dtype]) -> str | None:
-    for capability in sorted(check.needs, key=lambda c: c.name):
-        reason = subject.missing(capability)
-        if reason:
-            return reason
-    if check.dtypes is DtypeDraw.FLOAT64 and torch.float64 not in dtypes:
-        return "float64 was left out of dtypes"
-    return None
-
-
-def failure_message(subject: Subject, check: Check, sample: Sample, failures: list[str]) -> str:
-    """What a failed check says: the bug class, what differed, the shrunk sample as it was
-    before the call, and a snippet that reproduces it."""
-    snippet = sample.reproduce(
-        subject.call,
-        preamble=subject.preamble,
-        differentiable_outputs=subject.spec.differentiable_outputs,
-    )
-    indented = "\n".join("  " + line for line in snippet.splitlines())
-    return (
-        f"verify({subject.name}): check {check.name!r} failed: {check.doc}\n"
-        + "\n".join(f"  {f}" for f in failures[:5])
-        + "\nminimal failing sample (shrunk by Hypothesis; as it was before the call):\n"
-        + "\n".join("  " + line for line in sample.describe().splitlines())
-        + f"\nreproduce:\n{indented}\n"
-        + f"or run only this check: verify(..., checks=[{check.name!r}])"
-    )
-
-
-def _check_examples(max_examples: Any, thorough: bool) -> int:
-    if max_examples is not None and (
-        isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
-    ):
-        raise ValueError(f"max_examples must be an int >= 1, got max_examples={max_examples!r}")
-    return max_examples or DEFAULT_MAX_EXAMPLES * (10 if thorough else 1)
-
-
 def select_checks(
     checks: Iterable[str] | None, skip: Iterable[str], inductor: bool
 ) -> tuple[list[str], set[str]]:
@@ -146,161 +107,151 @@ def select_checks(
     unknown = sorted((set(names) | skip) - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown check name(s) {unknown}; known: {list(CHECKS)}")
-    return names, skip
+    order = list(CHECKS)
+    return sorted(dict.fromkeys(names), key=order.index), skip
 
 
-def verify(
-    fn: Callable[..., Any],
-    *,
-    example: tuple[Any, ...] | None = None,
-    kwargs: Mapping[str, Any] | None = None,
-    signature: str | None = None,
-    batch: bool = False,
-    symbolic: Callable[..., Any] | None = None,
-    reference: Callable[..., Any] | None = None,
-    derived: bool | None = None,
-    compare: Mapping[int, Any] | None = None,
-    kinks: Sequence[float] = (),
-    arity: int | None = None,
-    domain: Sequence[float] = (-1.0, 1.0),
-    dtypes: Iterable[torch.dtype | str] | None = None,
-    devices: Iterable[str | torch.device] | None = None,
-    max_examples: int | None = None,
-    checks: Iterable[str] | None = None,
-    skip: Iterable[str] = (),
-    inductor: bool = False,
-    thorough: bool = False,
-    seed: int | None = None,
-    name: str | None = None,
-    progress: Callable[[CheckResult], None] | None = None,
-    on_sample: Callable[[CheckProgress], None] | None = None,
-    raise_on_failure: bool = True,
-    fail_fast: bool = False,
-    database: Any = None,
-) -> Report:
-    """Prove a custom autograd Function (or custom op) right, or show a minimal counterexample.
+# ---------------------------------------------------------------------------------------------
+# the plan
 
-    Two ways to describe the call:
 
-    - elementwise: ``verify(fn, symbolic=..., reference=...)``: ``fn`` takes ``arity`` tensors
-      of one shape and returns one of that shape;
-    - any call: ``verify(fn, example=(x, weight, bias, 1e-5), ...)``: floating tensors are the
-      differentiable inputs (values drawn from ``domain``), integer/bool tensors and other
-      values are passed as given, a Hypothesis strategy in an argument's place is drawn per
-      example; ``signature="(m,n),(k,n),(k)->(m,k)"`` lets the floating tensors' shapes vary
-      (numpy gufunc syntax; ``batch=True`` adds leading loop dimensions); ``kwargs=`` for
-      keyword arguments. ``fn`` may return a tensor or a tuple of tensors.
+@dataclass
+class Group:
+    """Checks that judge the same draws: their strategy and how many samples each takes."""
 
-    The truth: ``symbolic`` (sympy, elementwise only), ``reference`` (differentiable torch with
-    fn's call signature, run in float64), or, when neither is given and ``fn`` is
-    ``SomeFunction.apply`` with a forward in differentiable torch, that forward run outside the
-    Function (``derived``; ``derived=False`` turns it off). With no truth at all (``example=``
-    only) every check that needs none still runs and the report names those skipped.
-    ``compare={output index: "ignore" | "ties" | "exact" | callable}`` says how to compare an
-    output (e.g. ``"ties"`` for sort indices). Kinks are found from the oracle (a derivative
-    that jumps between neighbouring floats: any value between the one-sided derivatives passes)
-    or declared with ``kinks=[...]``; finite differences keep away from them.
+    key: tuple
+    checks: list[Check]
+    examples: dict[str, int]
+    strategy: st.SearchStrategy[Sample]
 
-    Each named check (``legendre_verify.checks.CHECKS``) draws up to ``max_examples``
-    samples; a failing one is shrunk by Hypothesis and raised as :class:`VerificationError`
-    (after all checks ran) unless ``raise_on_failure=False``. ``skip`` names checks to leave
-    out; ``inductor=True`` adds the inductor compile check; ``thorough=True`` draws 10x as many
-    examples, randomly, from a seed the report prints (``seed=`` replays it; without
-    ``thorough`` the draws are derandomized: the same whatever else is imported);
-    ``fail_fast=True`` stops at the first failure. ``progress`` is called with each check's
-    :class:`CheckResult` as it finishes, ``on_sample`` with a :class:`CheckProgress` after
-    every sample a check runs (a progress bar's feed). An oracle's own failure
-    is an ``OracleError``, raised at once: never blamed on ``fn``. ``database=`` (a
-    Hypothesis example database, or a directory) saves each check's failing samples and
-    replays them first the next time (opt-in; inside pytest, :func:`verification_tests`
-    uses the active Hypothesis profile's).
-    """
-    plan = make_plan(
-        fn,
-        example=example,
-        kwargs=kwargs,
-        signature=signature,
-        batch=batch,
-        symbolic=symbolic,
-        reference=reference,
-        derived=derived,
-        compare=compare,
-        kinks=kinks,
-        arity=arity,
-        domain=domain,
-        dtypes=dtypes,
-        devices=devices,
-        max_examples=max_examples,
-        checks=checks,
-        skip=skip,
-        inductor=inductor,
-        thorough=thorough,
-        seed=seed,
-        name=name,
-        database=database,
-    )
-    report = Report(plan.subject.name, notes=list(plan.notes))
-    started = time.perf_counter()
-    for check_name in plan.names:
-        result = run_planned_check(plan, check_name, on_sample=on_sample)
-        report.results.append(result)
-        if progress is not None:
-            progress(result)
-        if fail_fast and result.status == "failed":
-            break
-    report.seconds = time.perf_counter() - started
-    needed = report.skipped_for_truth
-    if needed:
-        report.notes.append(f"skipped for lack of a truth: {', '.join(needed)}")
-    if report.failures and raise_on_failure:
-        others = [r.name for r in report.failures[1:]]
-        suffix = f"\nother failing checks: {', '.join(others)}" if others else ""
-        raise VerificationError(
-            report.failures[0].details + suffix + "\n\n" + report.format_table(), report
-        )
-    return report
+    @property
+    def total(self) -> int:
+        return max(self.examples.values())
+
+    @property
+    def label(self) -> str:
+        names = [c.name for c in self.checks]
+        return names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} checks)"
 
 
 @dataclass
 class Plan:
-    """A validated verify() call: the subject and how each check is to be run."""
+    """A validated verify() call: the subject, the checks to run and how, in groups."""
 
     subject: Subject
     names: list[str]
-    skipped: set[str]
+    skipped: dict[str, str]
     dtypes: list[torch.dtype]
     devices: list[torch.device]
     base_examples: int
     seed: int | None
     derandomize: bool
     database: Any
+    fail_fast: bool = False
     notes: list[str] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    #: the results of a whole run, kept for one check asked at a time (pytest items)
+    outcome: Report | None = None
 
 
-def make_plan(
-    fn: Callable[..., Any],
-    *,
-    dtypes: Iterable[torch.dtype | str] | None = None,
-    devices: Iterable[str | torch.device] | None = None,
-    max_examples: int | None = None,
-    checks: Iterable[str] | None = None,
-    skip: Iterable[str] = (),
-    inductor: bool = False,
-    thorough: bool = False,
-    seed: int | None = None,
-    database: Any = None,
-    derandomize: bool | None = None,
-    **subject_options: Any,
-) -> Plan:
-    """Validate a verify() call (``subject_options`` as ``build_subject``'s) and plan it."""
-    subject = build_subject(fn, **subject_options)
-    dtypes = resolve_dtypes(dtypes)
-    devices = resolve_devices(devices)
-    base_examples = _check_examples(max_examples, thorough)
-    names, skipped = select_checks(checks, skip, inductor)
+def _check_examples(max_examples: Any, thorough: bool) -> int:
+    if max_examples is not None and (
+        isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
+    ):
+        raise ValueError(f"max_examples must be an int >= 1, got max_examples={max_examples!r}")
+    return max_examples or DEFAULT_MAX_EXAMPLES * (10 if thorough else 1)
+
+
+def _from_settings(options: Options) -> tuple[int | None, bool | None, Any]:
+    """max_examples, derandomize and database from ``settings=`` (a Hypothesis settings
+    object or a registered profile's name), where the keywords leave them open."""
+    chosen = options.search.settings
+    if chosen is None:
+        return None, None, None
+    from hypothesis import settings as hypothesis_settings
+
+    if isinstance(chosen, str):
+        try:
+            chosen = hypothesis_settings.get_profile(chosen)
+        except Exception as error:
+            raise ValueError(f"settings={chosen!r} names no Hypothesis profile") from error
+    if not isinstance(chosen, hypothesis_settings):
+        raise TypeError(
+            f"settings must be a hypothesis.settings or a profile's name, got {chosen!r}"
+        )
+    return chosen.max_examples, chosen.derandomize, chosen.database
+
+
+def _skip_reason(check: Check, subject: Subject, dtypes: list[torch.dtype]) -> str | None:
+    for capability in sorted(check.needs, key=lambda c: c.name):
+        reason = subject.missing(capability)
+        if reason:
+            return reason
+    if check.dtypes is DtypeDraw.FLOAT64 and torch.float64 not in dtypes:
+        return "float64 was left out of dtypes"
+    return None
+
+
+def _group_key(check: Check) -> tuple:
+    return (
+        check.dtypes,
+        check.layouts,
+        check.small,
+        check.edges_only,
+        Capability.CUDA in check.needs,
+    )
+
+
+def _strategy(
+    key: tuple, subject: Subject, dtypes: list[torch.dtype], devices: list[torch.device]
+) -> st.SearchStrategy[Sample]:
+    draw_dtypes, layouts, small, edges_only, on_cpu = key
+    devices = [torch.device("cpu")] if on_cpu else devices  # drawn on the CPU, moved by it
+    if edges_only:
+        return lst.edge_calls(
+            subject.spec,
+            dtypes,
+            devices,
+            subject.domain,
+            overflow=not subject.domain_given and not subject.elementwise,
+        )
+    domain = subject.domain
+    if small:  # finite differences step 1e-6 past the sample: keep them inside the domain
+        lo, hi = domain
+        domain = (lo + 1e-3 * (hi - lo), hi - 1e-3 * (hi - lo))
+    return lst.calls(
+        subject.spec,
+        dtype=lst.dtypes(dtypes) if draw_dtypes is DtypeDraw.ALL else torch.float64,
+        device=st.sampled_from(devices),
+        layout=lst.layouts() if layouts else "contiguous",
+        domain=domain,
+        edges=not small,
+        small=small,
+    )
+
+
+def make_plan(fn: Callable[..., Any], options: Options | None = None, **keywords: Any) -> Plan:
+    """Validate a verify() call and plan it: ``options`` (or the same as keywords, as
+    ``verify`` takes them). Misuse is a TypeError/ValueError naming the argument."""
+    if options is None:
+        options = Options.from_keywords(**keywords)
+    elif keywords:
+        raise TypeError("make_plan takes options= or keywords, not both")
+    search, run = options.search, options.run
+    profile_examples, profile_derandomize, profile_database = _from_settings(options)
+    subject = build_subject(fn, **options.subject_keywords())
+    dtypes = resolve_dtypes(run.dtypes)
+    devices = resolve_devices(run.devices)
+    base_examples = _check_examples(search.max_examples or profile_examples, search.thorough)
+    names, caller_skipped = select_checks(run.checks, run.skip, run.inductor)
+    seed = search.seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"seed must be an int, got seed={seed!r}")
-    if seed is not None and not (thorough or derandomize is False):
+    derandomize = search.derandomize
+    if derandomize is None and profile_derandomize is not None and not search.thorough:
+        derandomize = profile_derandomize
+    database = search.database if search.database is not None else profile_database
+    if seed is not None and not (search.thorough or derandomize is False):
         raise ValueError("seed= replays a thorough=True run; without thorough draws are fixed")
     notes = subject.describe()
     left_out = [
@@ -312,164 +263,477 @@ def make_plan(
             f"{', '.join(left_out)} hold no value of the domain {subject.domain}: left out"
         )
     if derandomize is None:  # a database replays random runs: derandomized ones need none
-        derandomize = not thorough and database is None
-    if not derandomize and database is None:
-        seed = random.SystemRandom().randrange(2**32) if seed is None else seed
+        derandomize = not search.thorough and search.database is None
+    if not derandomize and seed is None and database is None:
+        seed = random.SystemRandom().randrange(2**32)
         notes.append(f"random run, seed={seed}: replay with thorough=True, seed={seed}")
-    elif database is not None:  # Hypothesis's @seed turns the database off: its own randomness
-        seed = None
     if isinstance(database, str | os.PathLike):
         from hypothesis.database import DirectoryBasedExampleDatabase
 
         database = DirectoryBasedExampleDatabase(os.fspath(database))
-    return Plan(
-        subject, names, skipped, dtypes, devices, base_examples, seed, derandomize, database, notes
+    skipped = {}
+    for name in names:
+        reason = (
+            "skipped by the caller"
+            if name in caller_skipped
+            else _skip_reason(CHECKS[name], subject, dtypes)
+        )
+        if reason:
+            skipped[name] = reason
+    plan = Plan(
+        subject,
+        names,
+        skipped,
+        dtypes,
+        devices,
+        base_examples,
+        seed,
+        derandomize,
+        database,
+        run.fail_fast,
+        notes,
     )
+    by_key: dict[tuple, Group] = {}
+    for name in names:
+        if name in skipped:
+            continue
+        check = CHECKS[name]
+        key = _group_key(check)
+        if key not in by_key:
+            by_key[key] = Group(key, [], {}, _strategy(key, subject, dtypes, devices))
+            plan.groups.append(by_key[key])
+        by_key[key].checks.append(check)
+        by_key[key].examples[name] = max(1, int(base_examples / check.cost))
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# running it
+
+
+def failure_message(
+    subject: Subject, check: Check, sample: Sample, failures: list[str], *, how: str
+) -> str:
+    """What a failed check says: the bug class, what differed, the sample as it was before the
+    call (``how`` it was found: shrunk or first), and a snippet that reproduces it."""
+    snippet = sample.reproduce(
+        subject.call,
+        preamble=subject.preamble,
+        differentiable_outputs=subject.spec.differentiable_outputs,
+    )
+    indented = "\n".join("  " + line for line in snippet.splitlines())
+    return (
+        f"verify({subject.name}): check {check.name!r} failed: {check.doc}\n"
+        + "\n".join(f"  {f}" for f in failures[:5])
+        + f"\n{how} (as it was before the call):\n"
+        + "\n".join("  " + line for line in sample.describe().splitlines())
+        + f"\nreproduce:\n{indented}"
+    )
+
+
+@dataclass
+class _Tally:
+    """What exploring found for one check."""
+
+    tried: int = 0
+    judged: int = 0
+    seconds: float = 0.0
+    set_aside: str | None = None
+    missing: str | None = None
+    failure: tuple[Sample, list[str], Choices] | None = None
+    hang: tuple[Sample, Hang] | None = None
+
+
+class _Abort(BaseException):
+    """Leaves Hypothesis at once (an oracle's error: nothing to shrink)."""
+
+    def __init__(self, error: OracleError, sample: Sample) -> None:
+        super().__init__(str(error))
+        self.error, self.sample = error, sample
+
+
+def _explore_group(
+    plan: Plan,
+    group: Group,
+    index: int,
+    tallies: dict[str, _Tally],
+    on_sample: Callable[[CheckProgress], None] | None,
+) -> None:
+    subject = plan.subject
+    started = time.perf_counter()
+    drawn = 0
+
+    def visit(sample: Sample, choices: Choices) -> None:
+        nonlocal drawn
+        drawn += 1
+        for check in group.checks:
+            tally = tallies[check.name]
+            if tally.failure or tally.hang or tally.missing:
+                continue
+            if tally.tried >= group.examples[check.name]:
+                continue
+            tally.tried += 1
+            t0 = time.perf_counter()
+            try:
+                failures = run_check(check, subject, sample.copy())  # the draw stays pristine
+            except NotApplicable as reason:
+                tally.set_aside = str(reason)
+                continue
+            except MissingDerivative as error:
+                tally.missing = str(error)
+                continue
+            except Hang as hang:
+                tally.hang = (sample, hang)
+                raise
+            except OracleError as error:
+                raise _Abort(error, sample) from error
+            finally:
+                tally.seconds += time.perf_counter() - t0
+            tally.judged += 1
+            if failures:
+                tally.failure = (sample, failures, choices)
+        if on_sample is not None:
+            on_sample(CheckProgress(group.label, drawn, group.total, time.perf_counter() - started))
+
+    seed = None if plan.seed is None else plan.seed + index
+    try:
+        explore(
+            group.strategy,
+            group.total,
+            visit,
+            derandomize=plan.derandomize,
+            seed=seed,
+            database=plan.database,
+            key=_database_key(plan, group),
+        )
+    except Hang:
+        pass  # recorded in its check's tally
+    except _Abort as abort:
+        raise OracleError(
+            f"{abort.error}\nat the sample (as it was before the call):\n{abort.sample.describe()}"
+        ) from abort.error
+
+
+def _database_key(plan: Plan, group: Group) -> bytes:
+    names = ",".join(c.name for c in group.checks)
+    return f"legendre-verify:{plan.subject.name}:{names}".encode()
+
+
+_SHAPE = re.compile(r"shape (?:is )?(\([\d, ]*\)), expected (\([\d, ]*\))")
+_DTYPE = re.compile(r"dtype (?:is )?(torch\.\w+), expected (torch\.\w+)")
+
+
+def root_cause(failures: list[str]) -> str | None:
+    """What a failure has in common with others that share its cause: the Function raising an
+    error (its type and first line), a hang, or a wrong output shape or dtype."""
+    first = failures[0]
+    if first.startswith("raised "):
+        return first.splitlines()[0][:300]
+    if "(a hang)" in first:
+        return "the Function hangs"
+    for pattern, what in ((_SHAPE, "shape"), (_DTYPE, "dtype")):
+        match = pattern.search(first)
+        if match:
+            return f"an output of {what} {match[1]} where {match[2]} is expected"
+    return None
+
+
+def run_plan(
+    plan: Plan,
+    *,
+    progress: Callable[[CheckResult], None] | None = None,
+    on_sample: Callable[[CheckProgress], None] | None = None,
+) -> Report:
+    """Run every check of the plan (see the module docstring) into a :class:`Report`."""
+    subject = plan.subject
+    report = Report(subject.name, notes=list(plan.notes))
+    started = time.perf_counter()
+    tallies = {name: _Tally() for name in plan.names}
+    final: dict[str, CheckResult] = {}
+
+    def emit(result: CheckResult) -> None:
+        final[result.name] = result
+        if progress is not None:
+            progress(result)
+
+    for name, reason in plan.skipped.items():
+        emit(CheckResult(name, "skipped", 0, 0.0, reason, CHECKS[name].doc))
+    hung_in: str | None = None
+    for index, group in enumerate(plan.groups):
+        if hung_in is not None:
+            for check in group.checks:
+                emit(
+                    CheckResult(
+                        check.name,
+                        "blocked",
+                        0,
+                        0.0,
+                        f"blocked: the Function hangs (see {hung_in}); not run",
+                        check.doc,
+                    )
+                )
+            continue
+        _explore_group(plan, group, index, tallies, on_sample)
+        for check in group.checks:
+            tally = tallies[check.name]
+            if tally.hang is not None:
+                hung_in = hung_in or check.name
+            elif tally.failure is None:
+                emit(_settled(check, tally))
+        if plan.fail_fast and any(
+            tallies[c.name].failure or tallies[c.name].hang for c in group.checks
+        ):
+            break
+    explored = time.perf_counter() - started
+    _report_failures(plan, tallies, final, emit, explored)
+    report.results = [final[name] for name in plan.names if name in final]
+    report.seconds = time.perf_counter() - started
+    needed = report.skipped_for_truth
+    if needed:
+        report.notes.append(f"skipped for lack of a truth: {', '.join(needed)}")
+    return report
+
+
+def _settled(check: Check, tally: _Tally) -> CheckResult:
+    """A check that found no failure: passed, or skipped where it judged no sample."""
+    if tally.missing:
+        return CheckResult(
+            check.name, "skipped", tally.tried, tally.seconds, tally.missing, check.doc
+        )
+    if not tally.judged and tally.set_aside:
+        return CheckResult(
+            check.name, "skipped", tally.tried, tally.seconds, tally.set_aside, check.doc
+        )
+    return CheckResult(check.name, "passed", tally.tried, tally.seconds, doc=check.doc)
+
+
+def _report_failures(
+    plan: Plan,
+    tallies: dict[str, _Tally],
+    final: dict[str, CheckResult],
+    emit: Callable[[CheckResult], None],
+    explored: float,
+) -> None:
+    """Failing checks in order: a root cause once (the others it blocks say so in a line),
+    the first shrunk fully and the rest within the time left."""
+    subject = plan.subject
+    budget = max(SHRINK_FLOOR, SHRINK_FACTOR * explored)
+    spent = 0.0
+    causes: dict[str, str] = {}
+    for name in plan.names:
+        tally = tallies[name]
+        check = CHECKS[name]
+        if tally.hang is not None:
+            sample, hang = tally.hang
+            failures = [f"{hang}: no result"]
+            details = failure_message(
+                subject, check, sample, failures, how="the sample it hung on (not shrunk)"
+            )
+            causes.setdefault("the Function hangs", name)
+            emit(
+                CheckResult(
+                    name, "failed", tally.tried, tally.seconds, failures[0], check.doc, details
+                )
+            )
+            continue
+        if tally.failure is None:
+            continue
+        sample, failures, choices = tally.failure
+        cause = root_cause(failures)
+        if cause is not None and cause in causes:
+            line = f"blocked: {cause} (the root cause reported by '{causes[cause]}')"
+            emit(CheckResult(name, "blocked", tally.tried, tally.seconds, line, check.doc, line))
+            continue
+        if cause is not None:
+            causes[cause] = name
+        seconds = budget - spent if not spent else min(budget - spent, 0.25 * budget)
+        t0 = time.perf_counter()
+        how = "first failing sample (not shrunk: the time for shrinking was spent)"
+        if seconds > 0 and not check.edges_only:
+            found: list[list[str]] = []
+
+            def fails(candidate: Sample, check: Check = check, found: list = found) -> bool:
+                try:
+                    result = run_check(check, subject, candidate.copy())
+                except (NotApplicable, MissingDerivative):
+                    return False
+                if result:
+                    found[:] = [result]
+                return bool(result)
+
+            group = next(g for g in plan.groups if check in g.checks)
+            try:
+                shrunk = shrink(
+                    group.strategy,
+                    choices,
+                    fails,
+                    seconds=seconds,
+                    database=plan.database,
+                    key=_database_key(plan, group),
+                )
+            except Hang as hang:
+                shrunk = None
+                failures = [f"{hang} while shrinking: no result"]
+            if shrunk is None:
+                failures = [
+                    f"nondeterministic: failed once, then passed on the same sample: {failures[0]}"
+                ]
+                how = "the failing sample (it passed when run again)"
+            else:
+                sample, smaller = shrunk
+                failures = found[0] if found else failures
+                how = (
+                    "minimal failing sample (shrunk by Hypothesis)"
+                    if smaller
+                    else "failing sample (Hypothesis found nothing smaller)"
+                )
+        elif check.edges_only:
+            how = "failing sample (the domain's edge values: not shrunk)"
+        spent += time.perf_counter() - t0
+        details = failure_message(subject, check, sample, failures, how=how)
+        emit(
+            CheckResult(
+                name,
+                "failed",
+                tally.tried,
+                tally.seconds + time.perf_counter() - t0,
+                failures[0],
+                check.doc,
+                details,
+            )
+        )
 
 
 def run_planned_check(
     plan: Plan, name: str, on_sample: Callable[[CheckProgress], None] | None = None
 ) -> CheckResult:
-    """Run one check of a plan (skipped, with the reason, where it cannot run); ``on_sample``
-    hears after every sample it runs."""
-    check = CHECKS[name]
-    subject = plan.subject
-    reason = (
-        "skipped by the caller"
-        if name in plan.skipped
-        else _skip_reason(check, subject, plan.dtypes)
+    """One check's result of the whole plan's run (run once, then kept: pytest asks for one
+    check per item; root causes need every check's findings)."""
+    if plan.outcome is None:
+        plan.outcome = run_plan(plan, on_sample=on_sample)
+    for result in plan.outcome.results:
+        if result.name == name:
+            return result
+    return CheckResult(
+        name, "skipped", 0, 0.0, "not run (fail_fast stopped earlier)", CHECKS[name].doc
     )
-    if reason:
-        return CheckResult(name, "skipped", 0, 0.0, reason, check.doc)
-    t0 = time.perf_counter()
-    result = run_one(
-        check,
-        subject,
-        plan.dtypes,
-        plan.devices,
-        max(1, int(plan.base_examples / check.cost)),
-        derandomize=plan.derandomize,
-        seed=None if plan.seed is None else plan.seed + list(CHECKS).index(name),
-        database=plan.database,
-        on_sample=on_sample,
-    )
-    result.seconds = time.perf_counter() - t0
-    return result
 
 
-@contextmanager
-def _without_local_constants() -> Iterator[None]:
-    """Hypothesis draws, now and then, constants it finds in the *user's* loaded modules
-    (``hypothesis.internal.conjecture.providers``): then the same derandomized verify() draws
-    differently depending on what else was imported. Turn that off while verify() draws (a
-    private API: where it is not there, nothing to turn off)."""
-    try:
-        from hypothesis.internal.conjecture import providers
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    original = getattr(providers, "_get_local_constants", None)
-    cache = getattr(providers, "CONSTANTS_CACHE", None)
-    constants = getattr(providers, "Constants", None)
-    if original is None or cache is None or constants is None:  # pragma: no cover
-        yield
-        return
-    empty = constants()
-    providers._get_local_constants = lambda: empty
-    cache.cache.clear()
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        cache.cache.clear()
+# ---------------------------------------------------------------------------------------------
+# verify
 
 
-class _CheckFailed(AssertionError):
-    """Raised inside the Hypothesis test when a check fails on a sample."""
-
-
-def run_one(
-    check: Check,
-    subject: Subject,
-    dtypes: list[torch.dtype],
-    devices: list[torch.device],
-    examples: int,
+def verify(
+    fn: Callable[..., Any],
     *,
-    derandomize: bool = True,
+    example: tuple[Any, ...] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    signature: str | None = None,
+    batch: bool = False,
+    arity: int | None = None,
+    symbolic: Callable[..., Any] | None = None,
+    reference: Callable[..., Any] | None = None,
+    derived: bool | None = None,
+    reference_error: float | None = None,
+    compare: Mapping[int, Any] | None = None,
+    kinks: Sequence[float] = (),
+    domain: Sequence[float] | str | None = None,
+    max_examples: int | None = None,
+    thorough: bool = False,
     seed: int | None = None,
     database: Any = None,
+    settings: Any = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    checks: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+    dtypes: Iterable[torch.dtype | str] | None = None,
+    devices: Iterable[str | torch.device] | None = None,
+    inductor: bool = False,
+    fail_fast: bool = False,
+    name: str | None = None,
+    progress: Callable[[CheckResult], None] | None = None,
     on_sample: Callable[[CheckProgress], None] | None = None,
-) -> CheckResult:
-    """Draw up to ``examples`` samples for one check; shrink the first failure. With a
-    ``database`` (random runs only: Hypothesis's derandomized runs use none) the minimal
-    failing sample is saved under this Function and check, and replayed first next time;
-    ``seed`` fixes a random run's draws (Hypothesis then uses no database). ``on_sample``
-    hears after every sample run."""
-    tried = 0
-    started = time.perf_counter()
-    first: tuple[Sample, list[str]] | None = None
-    last: list[Sample] = []
+    raise_on_failure: bool = True,
+) -> Report:
+    """Prove a custom autograd Function (or custom op) right, or show a minimal counterexample.
 
-    def fails(sample: Sample) -> bool:
-        nonlocal tried, first
-        tried += 1
-        failures = run_check(check, subject, sample.copy())  # the drawn sample stays pristine
-        if failures and first is None:
-            first = (sample, failures)
-        if on_sample is not None:
-            on_sample(
-                CheckProgress(
-                    check.name,
-                    tried,
-                    examples,
-                    time.perf_counter() - started,
-                    shrinking=first is not None,
-                )
-            )
-        return bool(failures)
+    The options come in four groups (:mod:`~legendre_verify.verification.options` documents
+    each once; ``call=``, ``truth=``, ``search=``, ``run=`` take whole groups there):
 
-    config = settings(
-        max_examples=examples,
-        derandomize=derandomize,
-        database=None if derandomize else database,  # Hypothesis: derandomized, no database
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
+    - what is called: ``example`` (one call's arguments: floating tensors are the
+      differentiable inputs; ``constant(t)``, ``index(high=...)``, ``size(name)`` markers,
+      plain values and Hypothesis strategies as documented), ``kwargs``, ``signature`` (numpy's
+      gufunc syntax, sizes may carry bounds: ``"(b,n>=1,3)->(b,n)"``; loop dimensions of the
+      example beyond the core ones are drawn and broadcast), ``batch``, ``arity`` (the
+      elementwise form, without ``example``);
+    - what is true: ``symbolic`` (sympy, elementwise), ``reference`` (plain torch with fn's
+      call signature, float64), ``derived`` (fn's own forward run outside it: automatic),
+      ``reference_error`` (trust an imprecise reference to that relative error, by name),
+      ``compare`` (``{output: "close" | "exact" | "ties" | "ignore" | callable(got, expected,
+      sample) -> list of failure strings}``: index outputs compare up to ties by default),
+      ``kinks``, ``domain``;
+    - how hard to look: ``max_examples`` (per check), ``thorough`` (10x, random, seeded:
+      ``seed`` replays), ``database`` (failing samples saved and replayed first), ``settings``
+      (a Hypothesis settings object or profile name), ``timeout`` (seconds per check and
+      sample in the Function; a hang is a finding);
+    - what runs: ``checks``, ``skip``, ``dtypes``, ``devices``, ``inductor`` (the slow inductor
+      compile check), ``fail_fast``.
+
+    Each check draws its samples (shared with the checks that draw alike), judges them against
+    the truth under one tolerance model, and a failing one is shrunk and raised as
+    :class:`VerificationError` (after all checks ran) unless ``raise_on_failure=False``; a
+    root cause met by several checks is reported once. ``progress`` hears each check's
+    :class:`CheckResult` as it is settled, ``on_sample`` a :class:`CheckProgress` after every
+    sample. An oracle's own failure is an ``OracleError``, raised at once: never blamed on
+    ``fn``; misuse is a ``TypeError``/``ValueError`` naming the argument.
+    """
+    options = Options.from_keywords(
+        example=example,
+        kwargs=kwargs,
+        signature=signature,
+        batch=batch,
+        arity=arity,
+        symbolic=symbolic,
+        reference=reference,
+        derived=derived,
+        reference_error=reference_error,
+        compare=compare,
+        kinks=kinks,
+        domain=domain,
+        max_examples=max_examples,
+        thorough=thorough,
+        seed=seed,
+        database=database,
+        settings=settings,
+        timeout=timeout,
+        checks=checks,
+        skip=skip,
+        dtypes=dtypes,
+        devices=devices,
+        inductor=inductor,
+        fail_fast=fail_fast,
+        name=name,
+    )
+    return verify_with(
+        fn,
+        options,
+        progress=progress,
+        on_sample=on_sample,
+        raise_on_failure=raise_on_failure,
     )
 
-    @config
-    @given(_strategy(check, subject, dtypes, devices))
-    def property_holds(sample: Sample) -> None:
-        if fails(sample):
-            last[:] = [sample]
-            raise _CheckFailed(check.name)
 
-    if seed is not None:
-        property_holds = hypothesis_seed(seed)(property_holds)
-    property_holds._hypothesis_internal_database_key = (  # type: ignore[attr-defined]
-        f"legendre-verify:{subject.name}:{check.name}".encode()
-    )
-    try:
-        with _without_local_constants():
-            property_holds()
-        return CheckResult(check.name, "passed", tried, 0.0, doc=check.doc)
-    except Unsatisfiable:
-        return CheckResult(check.name, "passed", tried, 0.0, doc=check.doc)
-    except MissingDerivative as error:
-        return CheckResult(check.name, "skipped", tried, 0.0, str(error), check.doc)
-    except (Flaky, FlakyFailure):
-        # the same sample failed once and then passed: the Function is nondeterministic (reads
-        # uninitialised memory, races, keeps state): a failure in itself; report the first one
-        assert first is not None
-        minimal, failures = first
-        failures = [f"nondeterministic: failed once, then passed on the same sample: {failures[0]}"]
-        details = failure_message(subject, check, minimal, failures)
-        return CheckResult(check.name, "failed", tried, 0.0, failures[0], check.doc, details)
-    except _CheckFailed:
-        (minimal,) = last  # Hypothesis ran the minimal failing sample last
-    failures = run_check(check, subject, minimal.copy()) or [
-        "(passed when run again: nondeterministic)"
-    ]
-    details = failure_message(subject, check, minimal, failures)
-    return CheckResult(check.name, "failed", tried, 0.0, failures[0], check.doc, details)
+def verify_with(
+    fn: Callable[..., Any],
+    options: Options,
+    *,
+    progress: Callable[[CheckResult], None] | None = None,
+    on_sample: Callable[[CheckProgress], None] | None = None,
+    raise_on_failure: bool = True,
+) -> Report:
+    """:func:`verify` with its options already grouped."""
+    plan = make_plan(fn, options)
+    report = run_plan(plan, progress=progress, on_sample=on_sample)
+    if not report.passed and raise_on_failure:
+        raise VerificationError(report.failure_text(), report)
+    return report

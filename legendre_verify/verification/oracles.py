@@ -37,6 +37,7 @@ import numpy as np
 import sympy
 import torch
 
+from legendre_verify.verification.limits import time_limit
 from legendre_verify.verification.samples import Sample
 
 __all__ = [
@@ -82,6 +83,10 @@ class Oracle:
     elementwise: bool = False
     #: the oracle knows the truth (not just the Function's own float64 result)
     truthful: bool = True
+    #: the oracle's answers are exact (correctly rounded): no rounding error of its own
+    exact: bool = False
+    #: seconds one answer may take (None: no limit)
+    timeout: float | None = None
 
     def outputs(self, s: Sample) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
@@ -147,8 +152,13 @@ class Oracle:
     def ask(self, kind: str, s: Sample) -> tuple[torch.Tensor | None, ...]:
         """``outputs``/``vjp``/``jvp``/``vhp`` of ``s``; the oracle's own exceptions become an
         :class:`OracleError` naming the oracle, the question and the point."""
+        who = (
+            "the Function's own forward (the derived oracle)"
+            if self.blames_function
+            else f"the {self.name} oracle"
+        )
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), time_limit(self.timeout, who):
                 warnings.simplefilter("ignore")
                 return getattr(self, kind)(s)
         except OracleError:
@@ -227,6 +237,20 @@ class AutogradOracle(Oracle):
     def outputs(self, s: Sample) -> tuple[torch.Tensor, ...]:
         outs, _ = self._run(s)
         return tuple(o.detach() for o in outs)
+
+    def function_of_inputs(self, s: Sample) -> Callable[..., tuple[torch.Tensor, ...]]:
+        """The truth as a function of the sample's differentiable tensors alone, returning
+        its differentiable outputs (what gradcheck takes)."""
+
+        def f(*xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            args = list(s.args)
+            for i, x in zip(s.diff, xs, strict=True):
+                args[i] = x.clone()
+            with torch.enable_grad():
+                outs = _outputs_tuple(self._call(args, dict(s.kwargs)), f"the {self.name} oracle")
+            return tuple(outs[k] for k in self.differentiable_outputs if k < len(outs))
+
+        return f
 
     def _first(
         self, s: Sample, create_graph: bool
@@ -407,6 +431,7 @@ class SymbolicOracle(Oracle):
 
     name = "symbolic"
     elementwise = True
+    exact = True
 
     def __init__(
         self, fn: Callable[..., Any], arity: int, *, exact_polynomials: bool = True

@@ -16,6 +16,8 @@ each item's Hypothesis run statistics to Hypothesis's own pytest plugin, so
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -35,37 +37,69 @@ def _profile_options(options: dict[str, Any]) -> dict[str, Any]:
     if "thorough" not in options and "derandomize" not in options:
         chosen["derandomize"] = active.derandomize
         if not active.derandomize:
-            if active.database is not None:  # random from --hypothesis-seed or fresh
-                chosen.setdefault("database", active.database)
-            elif core.global_force_seed is not None:
+            # --hypothesis-seed repeats a run (with or without a database: as Hypothesis does
+            # for its own tests, a forced seed draws without replaying the database); else the
+            # database replays failing samples first
+            if core.global_force_seed is not None:
                 chosen.setdefault("seed", int(core.global_force_seed))
+            elif active.database is not None:
+                chosen.setdefault("database", active.database)
     return chosen
+
+
+def _located_at(filename: str, line: int) -> Callable[[], None]:
+    """An object whose code sits at ``filename:line``: pytest reports an item's location (and
+    its skips) where its ``place_as`` object's code is: the user's own line."""
+
+    def here() -> None:
+        pass
+
+    here.__code__ = here.__code__.replace(co_filename=filename, co_firstlineno=line)
+    return here
+
+
+#: checks left out at collection, per test: they cannot apply to this Function on this
+#: machine (a summary line at the end of the run says which and why)
+NOT_APPLICABLE: dict[str, dict[str, str]] = {}
 
 
 def verification_tests(fn: Callable[..., Any], **options: Any) -> Callable[[str], None]:
     """A pytest test function, parametrized over verify()'s checks, for ``fn``.
 
     Assign it to a ``test_*`` name in a test module. ``options`` are ``verify()``'s; misuse
-    (a bad argument, an example fn rejects) is raised at once, at collection.
+    (a bad argument, an example fn rejects) is raised at once, at collection. Checks that
+    cannot apply to this Function on this machine (opcheck for a Function that is not a custom
+    op, CUDA without a GPU, a check the call skips) are left out at collection, with one
+    summary line at the end of the run; the others are one item each. Items run the whole
+    plan once (its samples are shared by the checks), so a root cause several checks meet
+    fails its first check in full and the others in one line (``blocked: ...``).
     """
     from legendre_verify.verification.driver import make_plan, run_planned_check
 
     for key in ("progress", "on_sample", "raise_on_failure", "fail_fast"):
         if key in options:
             raise TypeError(f"verification_tests() runs one check per item: {key}= has no use")
+    caller = sys._getframe(1)
+    place = _located_at(caller.f_code.co_filename, caller.f_lineno)
     plan = make_plan(fn, **_profile_options(options))
+    runnable = [name for name in plan.names if name not in plan.skipped]
+    left_out = {name: reason for name, reason in plan.skipped.items()}
 
     @pytest.mark.verification
-    @pytest.mark.parametrize("check", plan.names)
+    @pytest.mark.parametrize("check", runnable)
     def test(check: str) -> None:
         result = run_planned_check(plan, check)
         if result.status == "skipped":
-            pytest.skip(result.message)
+            raise pytest.skip.Exception(result.message, _use_item_location=True)
+        if result.status == "blocked":
+            pytest.fail(result.message, pytrace=False)
         if result.status == "failed":
             pytest.fail(result.details, pytrace=False)
 
     test.__doc__ = f"verify({plan.subject.name}), one item per check."
     test._legendre_verify_check = True  # type: ignore[attr-defined]
+    test._legendre_verify_left_out = left_out  # type: ignore[attr-defined]
+    test.place_as = place  # type: ignore[attr-defined]
     return test
 
 
@@ -89,8 +123,41 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         stats["nodeid"] = item.nodeid
         item.hypothesis_statistics = describe_statistics(stats)  # type: ignore[attr-defined]
 
-    with collector.with_value(note_statistics):
-        return (yield)
+    trace = logging.getLogger("torch.__trace")  # torch.compile's DEBUG trace: not the finding
+    propagate, trace.propagate = trace.propagate, False
+    try:
+        with collector.with_value(note_statistics):
+            return (yield)
+    finally:
+        trace.propagate = propagate
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Note, per verification test, the checks left out at collection (for the summary)."""
+    for item in items:
+        obj = getattr(item, "obj", None)
+        left_out = getattr(obj, "_legendre_verify_left_out", None)
+        if left_out:
+            name = item.nodeid.split("[", 1)[0]
+            NOT_APPLICABLE[name] = left_out
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line for the checks verification_tests() left out as not applicable here."""
+    if not NOT_APPLICABLE:
+        return
+    reasons: dict[str, set[str]] = {}
+    for left_out in NOT_APPLICABLE.values():
+        for check, reason in left_out.items():
+            reasons.setdefault(check, set()).add(reason)
+    total = sum(len(v) for v in NOT_APPLICABLE.values())
+    shown = "; ".join(f"{check} ({' / '.join(sorted(r))})" for check, r in sorted(reasons.items()))
+    terminalreporter.write_line(
+        f"legendre-verify: {total} checks not applicable here were left out at collection "
+        f"({len(NOT_APPLICABLE)} verification tests): {shown}"
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -26,7 +26,8 @@ class CheckProgress:
 
 @dataclass
 class CheckResult:
-    """How one check went: ``passed``, ``failed`` or ``skipped`` (with the reason)."""
+    """How one check went: ``passed``, ``failed``, ``blocked`` (it met a root cause another
+    check reports: one line says which) or ``skipped`` (with the reason)."""
 
     name: str
     status: str
@@ -50,11 +51,27 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(r.status != "failed" for r in self.results)
+        return all(r.status not in ("failed", "blocked") for r in self.results)
 
     @property
     def failures(self) -> list[CheckResult]:
+        """The failed checks (each a root cause of its own), in order."""
         return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def blocked(self) -> list[CheckResult]:
+        """Checks that met a root cause a failed check reports."""
+        return [r for r in self.results if r.status == "blocked"]
+
+    def failure_text(self) -> str:
+        """What a failing verify raises: the first failure in full, one line for each other
+        failure and each blocked check, then the table."""
+        lines = [self.failures[0].details if self.failures else ""]
+        for r in self.failures[1:]:
+            lines.append(f"also failed: {r.name}: {r.message.splitlines()[0][:300]}")
+        for r in self.blocked:
+            lines.append(f"{r.name}: {r.message}")
+        return "\n".join(lines) + "\n\n" + self.format_table()
 
     @property
     def skipped_for_truth(self) -> list[str]:
@@ -66,16 +83,16 @@ class Report:
         width = max([len(r.name) for r in self.results] + [5])
         lines = [f"{'check':<{width}}  {'status':<7}  {'examples':>8}  {'seconds':>7}"]
         for r in self.results:
-            note = f"  {r.message}" if r.status == "skipped" else ""
+            note = f"  {r.message}" if r.status in ("skipped", "blocked") else ""
             lines.append(
                 f"{r.name:<{width}}  {r.status:<7}  {r.examples:>8}  {r.seconds:>7.2f}{note}"
             )
         lines += [f"note: {n}" for n in self.notes]
-        failed = len(self.failures)
-        lines.append(
-            f"{self.subject}: {'PASSED' if not failed else f'FAILED {failed} check(s)'} "
-            f"in {self.seconds:.1f} s"
-        )
+        failed, blocked = len(self.failures), len(self.blocked)
+        verdict = "PASSED" if self.passed else f"FAILED {failed} check(s)"
+        if blocked:
+            verdict += f", {blocked} blocked by the same root cause"
+        lines.append(f"{self.subject}: {verdict} in {self.seconds:.1f} s")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -96,7 +113,7 @@ class Report:
             "testsuite",
             name=self.subject,
             tests=str(len(self.results)),
-            failures=str(len(self.failures)),
+            failures=str(len(self.failures) + len(self.blocked)),
             skipped=str(sum(r.status == "skipped" for r in self.results)),
             time=f"{self.seconds:.3f}",
         )
@@ -104,7 +121,7 @@ class Report:
             case = ET.SubElement(
                 suite, "testcase", classname=self.subject, name=r.name, time=f"{r.seconds:.3f}"
             )
-            if r.status == "failed":
+            if r.status in ("failed", "blocked"):
                 ET.SubElement(case, "failure", message=r.message[:500]).text = r.details
             elif r.status == "skipped":
                 ET.SubElement(case, "skipped", message=r.message)

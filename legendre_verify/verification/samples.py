@@ -110,7 +110,9 @@ class Sample:
     ``args``/``kwargs``: the call, with the differentiable (floating) tensors at positions
     ``diff`` of ``args``; ``requires_grad``: which of those require grad; ``grad_outputs``: one
     cotangent per differentiable output (``None``: left undefined); ``tangents``: one direction
-    per differentiable input (forward-mode AD, and the double-backward contraction).
+    per differentiable input (forward-mode AD, and the double-backward contraction);
+    ``sizes``/``loop``: the signature's named sizes and the loop shape this call was drawn
+    with (what its outputs' shapes follow).
     """
 
     args: tuple[Any, ...]
@@ -119,6 +121,8 @@ class Sample:
     tangents: tuple[torch.Tensor, ...]
     requires_grad: tuple[bool, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    loop: tuple[int, ...] | None = None
 
     @classmethod
     def elementwise(
@@ -168,6 +172,41 @@ class Sample:
             tuple(clone_like(u) for u in self.tangents),
             self.requires_grad,
             {k: _copy(v) for k, v in self.kwargs.items()},
+            dict(self.sizes),
+            self.loop,
+        )
+
+    def fingerprint(self) -> tuple:
+        """A hashable digest of everything the truth's answers depend on (values, dtypes and
+        shapes of every tensor, the other arguments, which inputs require grad): samples
+        with equal fingerprints get equal answers, so answers can be shared between checks."""
+
+        def key(value: Any) -> Any:
+            if isinstance(value, torch.Tensor):
+                t = value.detach().cpu().contiguous()
+                return (
+                    "t",
+                    str(t.dtype),
+                    tuple(t.shape),
+                    t.numpy().tobytes()
+                    if t.dtype != torch.bfloat16
+                    else t.float().numpy().tobytes(),
+                )
+            if isinstance(value, tuple | list):
+                return (type(value).__name__, tuple(key(v) for v in value))
+            try:
+                hash(value)
+                return value
+            except TypeError:
+                return repr(value)
+
+        return (
+            key(self.args),
+            self.diff,
+            key(self.grad_outputs),
+            key(self.tangents),
+            self.requires_grad,
+            tuple(sorted((k, key(v)) for k, v in self.kwargs.items())),
         )
 
     def with_inputs(self, inputs: Sequence[torch.Tensor]) -> Sample:

@@ -8,6 +8,7 @@ drawn often on purpose, because that is where hand-written derivatives go wrong.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +31,9 @@ __all__ = [
     "edge_calls",
     "edge_values",
     "grad_outputs",
+    "indices",
     "layouts",
+    "overflow_magnitudes",
     "represents",
     "samples",
     "shapes",
@@ -154,7 +157,21 @@ def shapes(
 
 
 @st.composite
-def tensors(
+def tensors(draw: st.DrawFn, **options: Any) -> torch.Tensor:
+    """Tensors with values in the closed ``domain``, edge values included when ``edges``.
+
+    Every argument takes a value or a strategy. Values are exactly representable in ``dtype``
+    and never leave the domain. ``layout="expanded"`` yields a tensor with a stride-0 dimension.
+    ``unique``: no two elements equal. ``cotangent``: values for grad_outputs and tangents,
+    which shrink to simple numbers (multiples of 1/8 in [-2, 2], exact in every dtype) and are
+    never subnormal: a failure shows 0, 1 or -0.5 rather than 1.2e-290 unless it needs
+    another value. (Keywords: ``dtype``, ``shape``, ``device``, ``layout``, ``domain``,
+    ``edges``, ``unique``, ``cotangent``.)
+    """
+    return draw_tensor(draw, **options)
+
+
+def draw_tensor(
     draw: st.DrawFn,
     *,
     dtype: torch.dtype | st.SearchStrategy[torch.dtype] = torch.float64,
@@ -166,15 +183,8 @@ def tensors(
     unique: bool = False,
     cotangent: bool = False,
 ) -> torch.Tensor:
-    """Tensors with values in the closed ``domain``, edge values included when ``edges``.
-
-    Every argument takes a value or a strategy. Values are exactly representable in ``dtype``
-    and never leave the domain. ``layout="expanded"`` yields a tensor with a stride-0 dimension.
-    ``unique``: no two elements equal (no ties for finite differences to straddle).
-    ``cotangent``: values for grad_outputs and tangents, which shrink to simple numbers
-    (multiples of 1/8 in [-2, 2], exact in every dtype) and are never subnormal: a failure
-    shows 0, 1 or -0.5 rather than 1.2e-290 unless it needs another value.
-    """
+    """:func:`tensors`' draw, callable inside another composite strategy without building a
+    strategy object per draw (which costs Hypothesis more than the draw)."""
     lo, hi = _check_domain(domain)
     dtype = _check_dtype(draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype)
     device = torch.device(draw(device) if isinstance(device, st.SearchStrategy) else device)
@@ -188,24 +198,54 @@ def tensors(
     lo_d, hi_d = _inward(lo, hi, dtype)
     expand_dim = None
     if layout == "expanded" and shape:
-        expand_dim = draw(st.integers(0, len(shape) - 1))
+        expand_dim = draw(_INTEGERS(len(shape) - 1))
     base_shape = tuple(1 if i == expand_dim else s for i, s in enumerate(shape))
-    width = {torch.float16: 16, torch.float32: 32}.get(dtype, 64)
-    elements = st.floats(
-        lo_d, hi_d, width=width, allow_subnormal=width == 64 and _has_subnormals(lo_d, hi_d)
-    )
-    if cotangent:
-        elements = st.one_of(
-            st.integers(-16, 16).map(lambda k: k / 8).filter(lambda v: lo_d <= v <= hi_d),
-            st.floats(lo_d, hi_d, width=width, allow_subnormal=False),
-        )
-    elif edges:
-        elements = st.one_of(elements, st.sampled_from(edge_values((lo_d, hi_d), dtype)))
-    array = draw(hnp.arrays(np.float64, base_shape, elements=elements, unique=unique))
+    array = draw(_arrays(base_shape, dtype, lo_d, hi_d, edges, cotangent, unique))
     values = torch.from_numpy(array).to(dtype).clamp_(lo_d, hi_d).to(device)
     if expand_dim is not None:
         return values.expand(shape)
     return with_layout(values, layout)
+
+
+@functools.lru_cache(maxsize=256)
+def _INTEGERS(high: int) -> st.SearchStrategy[int]:
+    return st.integers(0, high)
+
+
+@functools.lru_cache(maxsize=256)
+def _elements(
+    dtype: torch.dtype, lo: float, hi: float, edges: bool, cotangent: bool
+) -> st.SearchStrategy[float]:
+    """The element strategy of :func:`tensors`, built once per dtype and range: building
+    strategies anew for every draw costs Hypothesis more than the draw itself."""
+    width = {torch.float16: 16, torch.float32: 32}.get(dtype, 64)
+    if cotangent:
+        return st.one_of(
+            st.integers(-16, 16).map(lambda k: k / 8).filter(lambda v: lo <= v <= hi),
+            st.floats(lo, hi, width=width, allow_subnormal=False),
+        )
+    elements = st.floats(
+        lo, hi, width=width, allow_subnormal=width == 64 and _has_subnormals(lo, hi)
+    )
+    if edges:
+        elements = st.one_of(elements, st.sampled_from(edge_values((lo, hi), dtype)))
+    return elements
+
+
+@functools.lru_cache(maxsize=4096)
+def _arrays(
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    lo: float,
+    hi: float,
+    edges: bool,
+    cotangent: bool,
+    unique: bool,
+) -> st.SearchStrategy[np.ndarray]:
+    """numpy arrays of ``shape`` for :func:`tensors` (cached, as :func:`_elements`)."""
+    return hnp.arrays(
+        np.float64, shape, elements=_elements(dtype, lo, hi, edges, cotangent), unique=unique
+    )
 
 
 def grad_outputs(
@@ -246,21 +286,17 @@ def samples(
     shape = draw(shapes() if shape is None else shape) if not isinstance(shape, tuple) else shape
     common = dict(dtype=dtype, shape=shape, device=device)
     inputs = tuple(
-        draw(tensors(**common, layout=layout, domain=domain, edges=edges), label=f"input {i}")
-        for i in range(arity)
+        draw_tensor(draw, **common, layout=layout, domain=domain, edges=edges) for i in range(arity)
     )
-    grad_output = draw(
-        tensors(
-            **common,
-            layout=layout if grad_layout is None else grad_layout,
-            domain=(-2.0, 2.0),
-            cotangent=True,
-        ),
-        label="grad_output",
+    grad_output = draw_tensor(
+        draw,
+        **common,
+        layout=layout if grad_layout is None else grad_layout,
+        domain=(-2.0, 2.0),
+        cotangent=True,
     )
     second = tuple(
-        draw(tensors(**common, domain=(-2.0, 2.0), cotangent=True), label=f"tangent {i}")
-        for i in range(arity)
+        draw_tensor(draw, **common, domain=(-2.0, 2.0), cotangent=True) for i in range(arity)
     )
     if requires_grad is None:
         requires_grad = (True,) * arity
@@ -271,6 +307,64 @@ def samples(
 
 def _value_or_draw(draw: st.DrawFn, value: Any, label: str) -> Any:
     return draw(value, label=label) if isinstance(value, st.SearchStrategy) else value
+
+
+def _size_range(bound: tuple[int, int | None], small: bool) -> tuple[int, int]:
+    """The range a named size is drawn from: 0 to 4 (``small``: 1 to 3, for finite
+    differences), moved up to a lower bound and capped by an upper one."""
+    low, high = (1, 3) if small else (0, 4)
+    lo_b, hi_b = bound
+    if lo_b > low:
+        low, high = lo_b, max(high, lo_b + (1 if small else 2))
+    if hi_b is not None:
+        high = min(high, hi_b)
+        low = min(low, high)
+    return low, high
+
+
+def _loop_variant(draw: st.DrawFn, full: tuple[int, ...], label: str) -> tuple[int, ...]:
+    """One argument's loop shape that broadcasts to ``full``: all of it (most often), with
+    some dimensions 1, or with leading dimensions missing."""
+    how = draw(st.sampled_from(["full", "ones", "fewer"]), label=f"{label} broadcast")
+    if how == "full" or not full:
+        return full
+    if how == "fewer":
+        return full[draw(st.integers(1, len(full)), label=f"{label} dropped") :]
+    ones = draw(st.lists(st.booleans(), min_size=len(full), max_size=len(full)), label=label)
+    return tuple(1 if one else n for n, one in zip(full, ones, strict=True))
+
+
+@st.composite
+def indices(
+    draw: st.DrawFn, shape: tuple[int, ...], low: int, high: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """Integer index tensors with values in [low, high): duplicates, sorted and unsorted
+    orders, a single repeated value, all-distinct values and both ends of the range are drawn
+    on purpose (empty segments follow: values of the range no element takes)."""
+    count = math.prod(shape)
+    if count == 0:
+        return torch.zeros(shape, dtype=dtype)
+    if high <= low:
+        from hypothesis import reject
+
+        reject()  # no valid index into an empty range
+    pattern = draw(
+        st.sampled_from(["any", "sorted", "repeated", "distinct", "ends"]), label="index pattern"
+    )
+    if pattern == "distinct" and count <= high - low:
+        values = draw(st.permutations(range(low, high)), label="index values")[:count]
+    else:
+        values = draw(
+            st.lists(st.integers(low, high - 1), min_size=count, max_size=count),
+            label="index values",
+        )
+        if pattern == "sorted":
+            values = sorted(values)
+        elif pattern == "repeated":
+            values = [values[0]] * count
+        elif pattern == "ends":
+            values = [low if v % 2 == low % 2 else high - 1 for v in values]
+    return torch.tensor(values, dtype=torch.int64).reshape(shape).to(dtype)
 
 
 @st.composite
@@ -287,79 +381,112 @@ def calls(
     requires_grad: tuple[bool, ...] | st.SearchStrategy[tuple[bool, ...]] | None = None,
 ) -> Sample:
     """A :class:`~legendre_verify.verification.samples.Sample` of a call described by ``spec``:
-    named sizes drawn (0 and 1 included; ``small``: 1 to 3, for finite differences), loop
-    dimensions where the signature has them, floating tensors with values in ``domain`` (each
-    its own ``layout`` draw), strategies in the example drawn, other arguments as given, and
+    named sizes drawn within their bounds (0 and 1 included unless bounded; ``small``: 1 to 3,
+    for finite differences), loop dimensions where the signature or the example has them
+    (broadcast between arguments), floating tensors with values in ``domain`` (each its own
+    ``layout`` draw), ``index()`` arguments drawn in their range, constants cast to the
+    sample's dtype and device, strategies in the example drawn, other arguments as given, and
     cotangents and tangents in [-2, 2]."""
+    from legendre_verify.verification.arguments import Constant, Index, Size
+    from legendre_verify.verification.signature import index_bounds
+
     dtype = _value_or_draw(draw, dtype, "dtype")
     device = torch.device(_value_or_draw(draw, device, "device"))
     signature = spec.signature
     sizes = {
-        name: draw(st.integers(1 if small else 0, 3 if small else 4), label=f"size {name}")
+        name: draw(st.integers(*_size_range(signature.bound(name), small)), label=f"size {name}")
         for name in signature.names
     }
-    loop: tuple[int, ...] = ()
-    if signature.loop:
+    full: tuple[int, ...] = ()
+    if signature.loop or any(spec.loops):
         most = 4 if spec.elementwise else 2
-        loop = draw(
-            shapes(min_dims=1, max_dims=2, min_side=1, max_side=3)
-            if small
-            else shapes(max_dims=most, max_side=5 if spec.elementwise else 3),
-            label="loop shape",
+        full = tuple(
+            draw(
+                shapes(min_dims=1, max_dims=2, min_side=1, max_side=3)
+                if small
+                else shapes(max_dims=most, max_side=5 if spec.elementwise else 3),
+                label="loop shape",
+            )
         )
+    loops: dict[int, tuple[int, ...]] = {}
+    for j, i in enumerate(spec.drawn or spec.diff):
+        if signature.loop and i in spec.diff:
+            loops[i] = full
+        elif spec.loops and spec.loops[j]:
+            several = sum(1 for n in spec.loops if n) > 1
+            loops[i] = _loop_variant(draw, full, f"argument {i}") if several else full
+    loop = tuple(torch.broadcast_shapes(*loops.values())) if loops else ()
     args = []
     for i, value in enumerate(spec.args):
         if i in spec.diff:
-            core = signature.inputs[spec.diff.index(i)]
-            value = draw(
-                tensors(
-                    dtype=dtype,
-                    shape=signature.shape(core, sizes, loop),
-                    device=device,
-                    layout=layout,
-                    domain=domain,
-                    edges=edges,
-                    unique=small,
-                ),
-                label=f"argument {i}",
+            core = spec.core_of(i) if spec.drawn else signature.inputs[spec.diff.index(i)]
+            value = draw_tensor(
+                draw,
+                dtype=dtype,
+                shape=signature.shape(core, sizes, loops.get(i, ())),
+                device=device,
+                layout=layout,
+                domain=domain,
+                edges=edges,
+                unique=small,
             )
+        elif isinstance(value, Index):
+            shape = signature.shape(spec.core_of(i), sizes, ())
+            value = draw(
+                indices(shape, *index_bounds(value, sizes), value.dtype), label=f"argument {i}"
+            ).to(device)
+        elif isinstance(value, Constant):
+            value = value.value(dtype, device)
+        elif isinstance(value, Size):
+            value = sizes[value.name]
         else:
             value = _value_or_draw(draw, value, f"argument {i}")
             if isinstance(value, torch.Tensor):
                 value = value.to(device)
         args.append(value)
-    kwargs = {k: _value_or_draw(draw, v, f"keyword {k}") for k, v in spec.kwargs.items()}
+    kwargs = {}
+    for k, v in spec.kwargs.items():
+        if isinstance(v, Constant):
+            kwargs[k] = v.value(dtype, device)
+        elif isinstance(v, Size):
+            kwargs[k] = sizes[v.name]
+        else:
+            kwargs[k] = _value_or_draw(draw, v, f"keyword {k}")
     grads = tuple(
-        draw(
-            tensors(
-                dtype=dtype,
-                shape=signature.shape(signature.outputs[k], sizes, loop),
-                device=device,
-                layout=layout,
-                domain=(-2.0, 2.0),
-                cotangent=True,
-            ),
-            label=f"grad_output {k}",
+        draw_tensor(
+            draw,
+            dtype=dtype,
+            shape=signature.shape(signature.outputs[k], sizes, loop),
+            device=device,
+            layout=layout,
+            domain=(-2.0, 2.0),
+            cotangent=True,
         )
         for k in spec.differentiable_outputs
     )
     tangents = tuple(
-        draw(
-            tensors(
-                dtype=dtype,
-                shape=tuple(args[i].shape),
-                device=device,
-                domain=(-2.0, 2.0),
-                cotangent=True,
-            ),
-            label=f"tangent {i}",
+        draw_tensor(
+            draw,
+            dtype=dtype,
+            shape=tuple(args[i].shape),
+            device=device,
+            domain=(-2.0, 2.0),
+            cotangent=True,
         )
         for i in spec.diff
     )
     if requires_grad is None:
         requires_grad = (True,) * len(spec.diff)
     requires_grad = tuple(_value_or_draw(draw, requires_grad, "requires_grad"))
-    return Sample(tuple(args), spec.diff, grads, tangents, requires_grad, kwargs)
+    return Sample(tuple(args), spec.diff, grads, tangents, requires_grad, kwargs, sizes, loop)
+
+
+def overflow_magnitudes(dtype: torch.dtype) -> list[float]:
+    """Input magnitudes past which ``exp`` overflows in ``dtype`` (ln of its largest value,
+    plus 1, and twice that): where a softmax, a logsumexp or a sigmoid written without
+    subtracting the max gives inf or NaN while the truth is finite."""
+    top = math.log(float(torch.finfo(dtype).max))
+    return [top + 1.0, 2.0 * top]
 
 
 @st.composite
@@ -369,38 +496,69 @@ def edge_calls(
     dtypes: Sequence[torch.dtype],
     devices: Sequence[torch.device],
     domain: Sequence[float],
+    overflow: bool = False,
 ) -> Sample:
     """One call per dtype and device whose floating tensors hold the domain's edge values:
     for an elementwise Function every combination of edges across its inputs; otherwise each
-    input at the example's shapes filled with the edges in turn (shifted per input)."""
+    input at the example's shapes filled with the edges in turn (shifted per input). With
+    ``overflow`` (a general Function with no domain given), the edges may also be scaled to
+    the :func:`overflow_magnitudes` of the dtype, for all inputs at once or one at a time."""
+    from legendre_verify.verification.arguments import Constant
+    from legendre_verify.verification.signature import example_args
+
     dtype = draw(st.sampled_from(list(dtypes)))
     device = draw(st.sampled_from(list(devices)))
     axis = torch.tensor(edge_values(domain, dtype), dtype=torch.float64)
     n = len(spec.diff)
+    example = [] if spec.elementwise else example_args(spec)[0]
     if spec.elementwise:
         grids = torch.meshgrid(*([axis] * n), indexing="ij")
         inputs = [g.reshape(-1) for g in grids]
     else:
-        shapes_ = [
-            spec.signature.shape(core, spec.example_sizes, ()) for core in spec.signature.inputs
-        ]
+        shapes_ = [tuple(example[i].shape) for i in spec.diff]
         inputs = []
         for j, shape in enumerate(shapes_):
             count = math.prod(shape)
             index = (torch.arange(count) + j) % len(axis)
             inputs.append(axis[index].reshape(shape))
+    if overflow:
+        magnitude = draw(st.sampled_from([1.0, *overflow_magnitudes(dtype)]), label="magnitude")
+        if magnitude != 1.0:
+            scaled = draw(st.sampled_from([None, *range(n)]), label="scaled input")
+            inputs = [
+                x * magnitude / max(abs(domain[0]), abs(domain[1]))
+                if scaled is None or j == scaled
+                else x
+                for j, x in enumerate(inputs)
+            ]
     inputs = [x.to(dtype=dtype, device=device) for x in inputs]
-    args = [
-        (a.to(device) if isinstance(a, torch.Tensor) else a)
-        for a in (draw(a) if isinstance(a, st.SearchStrategy) else a for a in spec.args)
-    ]
+    args = []
+    for i, a in enumerate(spec.args):
+        if isinstance(a, Constant):
+            args.append(a.value(dtype, device))
+        elif isinstance(a, st.SearchStrategy):
+            args.append(draw(a, label=f"argument {i}"))
+        else:
+            value = example[i] if example else a
+            args.append(value.to(device) if isinstance(value, torch.Tensor) else value)
     sample = Sample(tuple(args), spec.diff, (), (), (True,) * n)
     sample = sample.with_inputs(inputs)
-    out_shapes = spec.output_shapes([tuple(x.shape) for x in inputs])
+    loop = None if spec.elementwise else spec.example_loop
+    sizes = {} if spec.elementwise else dict(spec.example_sizes)
+    out_shapes = spec.output_shapes([tuple(x.shape) for x in inputs], loop, sizes)
     grads = tuple(
         torch.ones(out_shapes[k], dtype=dtype, device=device) for k in spec.differentiable_outputs
     )
-    kwargs = {k: _value_or_draw(draw, v, f"keyword {k}") for k, v in spec.kwargs.items()}
+    kwargs = {}
+    if not spec.elementwise:
+        concrete = example_args(spec)[1]
+        for k, v in spec.kwargs.items():
+            if isinstance(v, Constant):
+                kwargs[k] = v.value(dtype, device)
+            elif isinstance(v, st.SearchStrategy):
+                kwargs[k] = draw(v, label=f"keyword {k}")
+            else:
+                kwargs[k] = concrete[k]
     return Sample(
         sample.args,
         spec.diff,
@@ -408,4 +566,6 @@ def edge_calls(
         tuple(torch.ones_like(x) for x in inputs),
         (True,) * n,
         kwargs,
+        sizes,
+        loop,
     )

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from hypothesis import find, settings
-from hypothesis import strategies as st
 
+from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang, check_timeout, time_limit
 from legendre_verify.verification.oracles import (
     DerivedOracle,
     Oracle,
@@ -28,7 +27,13 @@ from legendre_verify.verification.oracles import (
     SelfOracle,
     SymbolicOracle,
 )
-from legendre_verify.verification.signature import CallSpec, Signature, parse_signature
+from legendre_verify.verification.signature import (
+    CallSpec,
+    Signature,
+    describe_call,
+    example_args,
+)
+from legendre_verify.verification.trust import assess_reference
 
 __all__ = ["COMPARE_MODES", "Capability", "Subject", "build_subject"]
 
@@ -48,8 +53,9 @@ class Capability(enum.Enum):
     CUDA = "a CUDA device"
     CUSTOM_OP = "a torch.library custom op"
     MULTIPLE_OUTPUTS = "two or more differentiable outputs"
-    LOOP = "loop dimensions (elementwise, or batch=True)"
-    BATCH = "batch=True on a non-elementwise Function"
+    LOOP = "loop dimensions (elementwise, or the example's beyond the signature's core)"
+    FINITE_DIFFERENCES = "a truth whose derivatives are its values' finite differences"
+    BATCH = "loop dimensions on a non-elementwise Function"
 
 
 @dataclass
@@ -61,6 +67,9 @@ class Subject:
     oracles: list[Oracle]
     domain: tuple[float, float] = (-1.0, 1.0)
     name: str = "fn"
+    #: the caller gave the domain (else it is (-1, 1), and a general Function's edges check
+    #: also tries magnitudes where exp overflows)
+    domain_given: bool = True
     capabilities: frozenset[Capability] = frozenset()
     reasons: dict[Capability, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -71,7 +80,21 @@ class Subject:
     kinks: tuple[float, ...] = ()
     call: str = "fn"
     preamble: tuple[str, ...] = ()
+    #: seconds a check may spend in the Function on one sample (None: no limit)
+    timeout: float | None = DEFAULT_TIMEOUT
     _compiled: dict[str, Callable[..., Any]] = field(default_factory=dict, repr=False)
+    #: answers shared between checks (the truth at a sample, its tolerances), by fingerprint
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per ``key`` (a bounded memo: the truth and tolerances of a
+        sample are asked by several checks)."""
+        if key in self.cache:
+            return self.cache[key]
+        if len(self.cache) > 4096:
+            self.cache.clear()
+        value = self.cache[key] = compute()
+        return value
 
     @property
     def arity(self) -> int:
@@ -257,21 +280,14 @@ def _binding(fn: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
     return "fn", ("fn = ...  # bind fn to the callable you passed to verify()",)
 
 
-def _concrete(value: Any) -> Any:
-    """A strategy's simplest value (for probing); anything else as it is."""
-    if isinstance(value, st.SearchStrategy):
-        return find(value, lambda _: True, settings=settings(database=None, max_examples=50))
-    return value
-
-
-def _as_float64_leaves(args: Sequence[Any], diff: Sequence[int]) -> tuple[list, list]:
-    args = [_concrete(a) for a in args]
-    leaves = []
-    for i in diff:
-        leaf = args[i].detach().to("cpu", torch.float64).requires_grad_(True)
-        leaves.append(leaf)
-        args[i] = leaf.clone()
-    return args, leaves
+def raised(error: BaseException, limit: int = 300) -> str:
+    """``raised TypeName: message`` on one line for a skip reason or a note: the message's
+    first line, shortened at a word boundary (never mid-word) when longer than ``limit``."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if len(text) > limit:
+        cut = text[:limit].rsplit(" ", 1)[0]
+        text = cut.rstrip(" ,;:(") + " ..."
+    return f"raised {type(error).__name__}: {text}" if text else f"raised {type(error).__name__}"
 
 
 def _outputs(out: Any, who: str) -> tuple[tuple[torch.Tensor, ...], bool]:
@@ -301,27 +317,10 @@ def _example_spec(
         kwargs = {}
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise TypeError(f"kwargs must be a dict of keyword arguments, got kwargs={kwargs!r:.200}")
-    diff = tuple(
-        i for i, a in enumerate(example) if isinstance(a, torch.Tensor) and a.is_floating_point()
-    )
-    if not diff:
-        raise ValueError(
-            "example has no floating-point tensor argument, so nothing to differentiate: "
-            f"example={example!r:.200}"
-        )
-    shapes = [tuple(example[i].shape) for i in diff]
-    if signature is not None:
-        sig = parse_signature(signature, loop=batch)
-        if len(sig.inputs) != len(diff):
-            raise ValueError(
-                f"signature={signature!r} lists {len(sig.inputs)} input(s), but the example has "
-                f"{len(diff)} floating-point tensor argument(s) (positions {list(diff)})"
-            )
-        sizes = sig.sizes_of(shapes)
-    else:
-        sig, sizes = Signature(tuple(shapes), (), loop=batch), {}
-    args64, _leaves = _as_float64_leaves(example, diff)
-    kwargs64 = {k: _concrete(v) for k, v in kwargs.items()}
+    spec = describe_call(example, dict(kwargs), signature, batch)
+    args64, kwargs64 = example_args(spec)
+    for i in spec.diff:
+        args64[i] = args64[i].requires_grad_(True).clone()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -337,6 +336,7 @@ def _example_spec(
         ) from error
     outs, returns_tuple = _outputs(out, "fn")
     out_shapes = tuple(tuple(o.shape) for o in outs)
+    sig = spec.signature
     if signature is None:
         sig = replace(sig, outputs=out_shapes)
     elif len(sig.outputs) != len(outs):
@@ -345,20 +345,16 @@ def _example_spec(
             f"{len(outs)} on the example"
         )
     else:
-        expected = [sig.shape(core, sizes, ()) for core in sig.outputs]
+        expected = [sig.shape(core, spec.example_sizes, spec.example_loop) for core in sig.outputs]
         if list(out_shapes) != expected:
             raise ValueError(
                 f"signature={signature!r} gives output shapes {expected} for the example, but "
                 f"fn returns {list(out_shapes)}"
             )
     dirty = any(o is a for o in outs for a in args64 if isinstance(a, torch.Tensor))
-    spec = CallSpec(
-        tuple(example),
-        dict(kwargs),
-        diff,
-        sig,
-        sizes,
-        elementwise=False,
+    spec = replace(
+        spec,
+        signature=sig,
         n_outputs=len(outs),
         returns_tuple=returns_tuple,
         differentiable_outputs=tuple(
@@ -396,54 +392,85 @@ def _elementwise_spec(arity: int) -> CallSpec:
 def _example_float64(spec: CallSpec) -> tuple[list[Any], dict[str, Any]]:
     """The example's arguments in float64 and detached, and its keywords with concrete values:
     what the probes call a Function or oracle with outside Hypothesis."""
-    args, _ = _as_float64_leaves(spec.args, spec.diff)
-    args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
-    return args, {k: _concrete(v) for k, v in spec.kwargs.items()}
+    return example_args(spec)
 
 
 def _check_reference_structure(
     oracle: Oracle, spec: CallSpec, outs: Sequence[torch.Tensor], label: str
-) -> tuple[int, ...]:
-    """Check the oracle takes the example and returns fn's output structure; the indices of
-    the outputs it differentiates."""
-    args64, _ = _as_float64_leaves(spec.args, spec.diff)
-    kwargs64 = {k: _concrete(v) for k, v in spec.kwargs.items()}
+) -> tuple[torch.Tensor, ...]:
+    """The oracle's outputs on the example (float64). An oracle that raises there is an
+    :class:`OracleError`; one that returns another *number* of outputs than fn is the caller's
+    ``ValueError``. Other differences (a shape, an index output returned as floats) are the
+    Function's findings, for the checks."""
+    args64, kwargs64 = example_args(spec)
+    for i in spec.diff:
+        args64[i] = args64[i].requires_grad_(True).clone()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), time_limit(oracle.timeout, f"the {label}"):
             warnings.simplefilter("ignore")
             got = oracle._call(args64, kwargs64)  # type: ignore[attr-defined]
     except Exception as error:
-        kind = TypeError if isinstance(error, TypeError) else ValueError
-        raise kind(
-            f"{label} raised {type(error).__name__} on the example's arguments: {error}"
+        raise OracleError(
+            f"the {label} {raised(error)} on the example's arguments (in float64), so it cannot "
+            "be the truth of this call: it must take the same arguments as fn"
         ) from error
-    ref, _ = _outputs(got, label)
-    mine = [(tuple(o.shape), o.is_floating_point()) for o in outs]
-    theirs = [(tuple(o.shape), o.is_floating_point()) for o in ref]
-    if mine != theirs:
+    try:
+        ref, _ = _outputs(got, label)
+    except TypeError as error:
+        raise OracleError(str(error)) from error
+    if len(ref) != len(outs):
         raise ValueError(
-            f"{label} returns outputs (shape, floating) {theirs}, but fn returns {mine} "
-            "on the example: the output structures must match"
+            f"{label} returns {len(ref)} output(s), but fn returns {len(outs)} on the example: "
+            "the truth must return the Function's outputs, in its order"
         )
-    return tuple(k for k, o in enumerate(ref) if o.is_floating_point() and o.requires_grad)
+    return ref
 
 
-def _probe_arity(fn: Callable[..., Any], arity: int, domain: tuple[float, float]) -> None:
-    """The elementwise form: ``fn`` takes ``arity`` tensors (a crash on plain input is a
-    finding for the checks, not misuse)."""
+#: what a misuse error says when the elementwise form does not fit the Function
+NOT_ELEMENTWISE = (
+    "verify(fn) without example= is the elementwise form (fn takes tensors of one shape and "
+    "returns one of that shape); for any other call describe one call's arguments with "
+    "example=(...) (and signature= to let their shapes vary)"
+)
+
+
+def _probe_arity(
+    fn: Callable[..., Any], arity: int, domain: tuple[float, float], declared: bool
+) -> None:
+    """The elementwise form: ``fn`` takes ``arity`` tensors of one shape and returns one of
+    that shape. Where the caller did not declare it elementwise (no ``symbolic=``), a crash or
+    another output shape on three plain values says it is not: a ``TypeError`` asking for
+    ``example=``. With ``symbolic=`` a crash is a finding for the checks."""
     lo, hi = domain
     x = [torch.tensor([lo + (hi - lo) * f for f in (0.25, 0.5, 0.75)], dtype=torch.float64)] * arity
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fn(*x)
+            out = fn(*x)
     except TypeError as error:
         if "argument" in str(error):
             raise TypeError(
                 f"fn does not take {arity} tensor(s) (arity={arity}): {error}"
             ) from error
-    except Exception:
-        pass
+        if not declared:
+            raise TypeError(
+                f"fn does not look elementwise: on {arity} tensor(s) of shape (3,) it {raised(error)}. "
+                + NOT_ELEMENTWISE
+            ) from error
+        return
+    except Exception as error:
+        if not declared:
+            raise TypeError(
+                f"fn does not look elementwise: on {arity} tensor(s) of shape (3,) it {raised(error)}. "
+                + NOT_ELEMENTWISE
+            ) from error
+        return
+    if not declared and not (isinstance(out, torch.Tensor) and tuple(out.shape) == (3,)):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise TypeError(
+            f"fn does not look elementwise: on {arity} tensor(s) of shape (3,) it returned "
+            f"{shape}. " + NOT_ELEMENTWISE
+        )
 
 
 def _probe_capabilities(
@@ -459,7 +486,7 @@ def _probe_capabilities(
         ]
     else:
         args = _example_float64(spec)[0]
-    kwargs = {k: _concrete(v) for k, v in spec.kwargs.items()}
+    kwargs = {} if spec.elementwise else _example_float64(spec)[1]
     floats = [args[i] for i in spec.diff]
 
     def call(*xs: torch.Tensor) -> Any:
@@ -484,29 +511,32 @@ def _probe_capabilities(
                     "its outputs carry no tangent (torch drops it silently, as for a "
                     "torch.library custom op without forward-mode AD)"
                 )
-        torch.func.jvp(call, tuple(floats), tuple(torch.ones_like(t) for t in floats))
 
     def vmap_of_grad() -> None:
         (x,) = floats
         torch.func.vmap(torch.func.grad(lambda t: call(t.reshape(()))[0].sum()))(x)
 
     attempts = {
-        Capability.FORWARD_AD: forward_ad,
-        Capability.VMAP: lambda: torch.func.vmap(call)(*(torch.stack([t, t]) for t in floats)),
+        Capability.FORWARD_AD: ("torch.autograd.forward_ad (dual tensors)", forward_ad),
+        Capability.VMAP: (
+            "torch.func.vmap",
+            lambda: torch.func.vmap(call)(*(torch.stack([t, t]) for t in floats)),
+        ),
     }
     if spec.elementwise and len(floats) == 1:
-        attempts[Capability.VMAP_OF_GRAD] = vmap_of_grad
-    for capability, attempt in attempts.items():
+        attempts[Capability.VMAP_OF_GRAD] = ("torch.func.vmap(torch.func.grad(fn))", vmap_of_grad)
+    for capability, (api, attempt) in attempts.items():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 attempt()
             found.add(capability)
         except Exception as error:
-            reasons[capability] = (
-                f"the Function has no {capability.value} ({type(error).__name__}: "
-                f"{str(error).splitlines()[0][:120] if str(error) else ''})"
-            )
+            reasons[capability] = f"the Function has no {capability.value}: {api} {raised(error)}"
+    cls = function_class(fn)
+    if cls is not None and cls.jvp is not torch.autograd.Function.jvp:
+        # a jvp is written: it is tested, whatever the probe found (its failure is a finding)
+        found.add(Capability.FORWARD_AD)
     found.add(Capability.DOUBLE_BACKWARD)
     try:
         leaves = [x.detach().requires_grad_(True) for x in floats]
@@ -531,8 +561,32 @@ def _probe_capabilities(
 
 
 def build_subject(
+    fn: Callable[..., Any], *, timeout: float | None = DEFAULT_TIMEOUT, **options: Any
+) -> Subject:
+    """Validate every argument and build the :class:`Subject` (see ``verify`` for their
+    meaning). Misuse is a TypeError/ValueError naming the argument, raised at once; a Function
+    that hangs on the example (``timeout`` seconds) is a :class:`VerificationError`."""
+    timeout = check_timeout(timeout)
+    try:
+        with time_limit(timeout, "fn"):
+            subject = _build_subject(fn, timeout=timeout, **options)
+    except Hang as hang:
+        from legendre_verify.verification.report import CheckResult, Report, VerificationError
+
+        name = options.get("name") or _name_of(fn)
+        message = (
+            f"verify({name}): {hang} on the example, while verify was probing it (what it "
+            "returns, which transforms it supports): the Function hangs"
+        )
+        result = CheckResult("meta", "failed", 1, hang.seconds, str(hang), "", message)
+        raise VerificationError(message, Report(name, [result])) from None
+    return subject
+
+
+def _build_subject(
     fn: Callable[..., Any],
     *,
+    timeout: float | None,
     example: tuple[Any, ...] | None = None,
     kwargs: Mapping[str, Any] | None = None,
     signature: str | None = None,
@@ -541,13 +595,13 @@ def build_subject(
     reference: Callable[..., Any] | None = None,
     derived: bool | None = None,
     arity: int | None = None,
-    domain: Sequence[float] = (-1.0, 1.0),
+    domain: Sequence[float] | str | None = None,
     compare: Mapping[int, Any] | None = None,
     kinks: Sequence[float] = (),
     name: str | None = None,
+    reference_error: float | None = None,
 ) -> Subject:
-    """Validate every argument and build the :class:`Subject` (see ``verify`` for their
-    meaning). Misuse is a TypeError/ValueError naming the argument, raised at once."""
+    """:func:`build_subject`'s work, under its time limit."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}: {fn!r}")
     for label, value in (("symbolic", symbolic), ("reference", reference)):
@@ -557,7 +611,17 @@ def build_subject(
         raise TypeError(f"derived must be True, False or None (automatic), got {derived!r}")
     if not isinstance(batch, bool):
         raise TypeError(f"batch must be a bool, got batch={batch!r}")
-    lo, hi = check_domain(domain)
+    if reference_error is not None and (
+        isinstance(reference_error, bool)
+        or not isinstance(reference_error, int | float)
+        or not 0 < reference_error < 1
+    ):
+        raise ValueError(
+            "reference_error must be a relative error in (0, 1), e.g. 1e-7, got "
+            f"reference_error={reference_error!r}"
+        )
+    domain_given = domain is not None
+    lo, hi = check_domain((-1.0, 1.0) if domain is None else domain)
     cls = function_class(fn)
     outs: tuple[torch.Tensor, ...] = ()
     dirty = False
@@ -571,7 +635,7 @@ def build_subject(
         if batch:
             raise TypeError("batch=True needs example= and signature=")
         arity = _resolve_arity(arity, fn, symbolic, reference)
-        _probe_arity(fn, arity, (lo, hi))
+        _probe_arity(fn, arity, (lo, hi), declared=symbolic is not None)
         spec = _elementwise_spec(arity)
     else:
         if arity is not None:
@@ -585,15 +649,18 @@ def build_subject(
             )
     oracles: list[Oracle] = []
     notes: list[str] = []
+    reasons: dict[Capability, str] = {}
     if symbolic is not None:
         try:
             oracles.append(SymbolicOracle(symbolic, len(spec.diff)))
+            oracles[-1].timeout = timeout
         except Exception as error:
             raise TypeError(
                 f"symbolic must map {len(spec.diff)} sympy symbol(s) to an expression: {error}"
             ) from error
     if reference is not None:
         oracle = ReferenceOracle(reference, len(spec.diff) if spec.elementwise else None)
+        oracle.timeout = timeout
         oracle.differentiable_outputs = spec.differentiable_outputs
         if spec.elementwise:
             try:
@@ -603,31 +670,41 @@ def build_subject(
                     f"reference must take {len(spec.diff)} tensor(s) (arity={len(spec.diff)}): "
                     f"{error}"
                 ) from error
-            except OracleError as error:
-                raise TypeError(f"reference: {error}") from error
+            except Exception as error:
+                raise TypeError(
+                    f"the reference does not look elementwise: on {len(spec.diff)} float64 "
+                    f"value(s) it {raised(error)}. " + NOT_ELEMENTWISE
+                ) from error
         else:
-            theirs = _check_reference_structure(oracle, spec, outs, "reference")
-            # an output the truth differentiates is differentiable, whatever fn marks
-            both = tuple(sorted(set(spec.differentiable_outputs) | set(theirs)))
-            spec = replace(spec, differentiable_outputs=both)
-            oracle.differentiable_outputs = both
+            truth_outs = _check_reference_structure(oracle, spec, outs, "reference")
+            # the truth says which outputs are differentiable and which are indices
+            spec = replace(
+                spec,
+                differentiable_outputs=tuple(
+                    k for k, o in enumerate(truth_outs) if o.is_floating_point() and o.requires_grad
+                ),
+                output_dtypes=tuple(None if o.is_floating_point() else o.dtype for o in truth_outs),
+            )
+            oracle.differentiable_outputs = spec.differentiable_outputs
         oracles.append(oracle)
-    for oracle in oracles:
-        if isinstance(oracle, ReferenceOracle):
-            error = reference_precision(oracle, spec, (lo, hi))
-            if error:
-                oracle.derivative_error = 4 * error
-                notes.append(
-                    f"the reference's first derivative differs from its own finite differences "
-                    f"by {error:.2g} (relative, in float64): an imprecise reference, trusted to "
-                    f"{4 * error:.2g} of each derivative's size"
-                )
+        exact_fd, trust_notes = assess_reference(
+            oracle, spec, _trial_points(spec, (lo, hi)), reference_error
+        )
+        notes += trust_notes
+        if not exact_fd:
+            reasons[Capability.FINITE_DIFFERENCES] = (
+                "the reference's derivatives are deliberately not its values' finite "
+                "differences (a detach, a straight-through estimator, a padding index)"
+            )
+    elif reference_error is not None:
+        raise TypeError("reference_error= qualifies a reference=; there is none")
     if not oracles and derived is not False:
         reason = None
         if cls is None:
             reason = "fn is not SomeFunction.apply"
         else:
             oracle = DerivedOracle(cls)
+            oracle.timeout = timeout
             oracle.differentiable_outputs = spec.differentiable_outputs
             reason = _derived_unusable(oracle, spec, outs, lo, hi)
             if reason is None:
@@ -659,8 +736,11 @@ def build_subject(
             raise ValueError(
                 f"compare[{k}] must be one of {COMPARE_MODES} or a callable, got {mode!r}"
             )
-    found, reasons, probe_notes = _probe_capabilities(fn, spec, dirty, (lo, hi))
+    found, probed, probe_notes = _probe_capabilities(fn, spec, dirty, (lo, hi))
+    reasons.update(probed)
     notes += probe_notes
+    if Capability.FINITE_DIFFERENCES not in reasons:
+        found.add(Capability.FINITE_DIFFERENCES)
     if any(o.truthful for o in oracles):
         found.add(Capability.TRUTH)
     else:
@@ -677,15 +757,18 @@ def build_subject(
         found.add(Capability.MULTIPLE_OUTPUTS)
     else:
         reasons[Capability.MULTIPLE_OUTPUTS] = "fewer than two differentiable outputs"
-    if spec.signature.loop:
+    if spec.has_loops:
         found.add(Capability.LOOP)
     else:
-        reasons[Capability.LOOP] = "no loop dimensions (pass batch=True if fn takes them)"
-    if spec.signature.loop and not spec.elementwise:
+        reasons[Capability.LOOP] = (
+            "no loop dimensions (give the example leading dimensions beyond the signature's "
+            "core ones, as numpy's gufuncs take them, if fn takes them)"
+        )
+    if spec.has_loops and not spec.elementwise:
         found.add(Capability.BATCH)
     else:
         reasons[Capability.BATCH] = (
-            "elementwise (the shapes check covers it)" if spec.elementwise else "batch=False"
+            "elementwise (the shapes check covers it)" if spec.elementwise else "no loop dimensions"
         )
     try:
         kinks = tuple(float(k) for k in kinks)
@@ -700,6 +783,7 @@ def build_subject(
         oracles,
         (lo, hi),
         name or _name_of(fn),
+        domain_given,
         frozenset(found),
         reasons,
         notes,
@@ -708,90 +792,43 @@ def build_subject(
         kinks,
         call,
         preamble,
+        timeout,
     )
 
 
-#: a reference whose first derivative differs from its own central finite differences by more
-#: than this (relative, median over trials, beyond ten times the differences' own rounding
-#: error) is imprecise: above the truncation error of a step of 1e-5 (~1e-11 for a smooth
-#: function), far below a derivative bug worth finding (1e-4)
-IMPRECISE_REFERENCE = 1e-9
-
-
-def reference_precision(
-    oracle: Oracle, spec: CallSpec, domain: tuple[float, float], trials: int = 7
-) -> float:
-    """The median relative difference between the oracle's vjp and central finite differences
-    of its own outputs along random directions (float64, at the example or at points across
-    the domain): 0 where it is within :data:`IMPRECISE_REFERENCE`."""
-    from legendre_verify.verification.samples import Sample
-
+def _trial_points(
+    spec: CallSpec, domain: tuple[float, float]
+) -> Callable[[torch.Generator], tuple[list[Any], dict[str, Any]]]:
+    """Where a reference's derivatives are compared with its own finite differences: random
+    interior points of the domain (elementwise), or the example's floating tensors moved by
+    1e-3 of the domain's width at random, so that no trial sits on a kink or a tie the
+    example happens to hold (an all-zero example), while structure (a padding index among
+    the example's indices) stays."""
     lo, hi = domain
-    generator = torch.Generator().manual_seed(2)
-    if spec.elementwise:  # random interior points: a kink is within reach with probability ~0
-        args: list[Any] = [
-            lo + (hi - lo) * (0.05 + 0.9 * torch.rand(9, generator=generator, dtype=torch.float64))
-            for _ in spec.diff
-        ]
-        kwargs: dict[str, Any] = {}
-    else:
-        args, kwargs = _example_float64(spec)
-    base = Sample(tuple(args), spec.diff, (), (), (True,) * len(spec.diff), kwargs)
-    try:
-        outs = oracle.ask("outputs", base)
-    except OracleError:
-        return 0.0
-    errors = []
-    for _ in range(trials):
-        gs = tuple(
-            torch.rand(outs[k].shape, generator=generator, dtype=torch.float64) * 2 - 1
-            for k in spec.differentiable_outputs
-        )
-        us = [
-            torch.rand(args[i].shape, generator=generator, dtype=torch.float64) * 2 - 1
-            for i in spec.diff
-        ]
-        sample = Sample(tuple(args), spec.diff, gs, tuple(us), (True,) * len(spec.diff), kwargs)
-        h = 1e-5 * max(1.0, max(float(args[i].abs().max()) for i in spec.diff if args[i].numel()))
+    if spec.elementwise:
 
-        def along(step: float, sample: Sample = sample, us: list = us, gs: tuple = gs) -> float:
-            moved = sample.with_inputs(
-                [args[i] + step * u for i, u in zip(spec.diff, us, strict=True)]
-            )
-            values = oracle.ask("outputs", moved)
-            return sum(
-                float((values[k] * g).sum())
-                for k, g in zip(spec.differentiable_outputs, gs, strict=True)
-            )
+        def elementwise(generator: torch.Generator) -> tuple[list[Any], dict[str, Any]]:
+            return [
+                lo
+                + (hi - lo) * (0.05 + 0.9 * torch.rand(9, generator=generator, dtype=torch.float64))
+                for _ in spec.diff
+            ], {}
 
-        try:
-            grads = oracle.ask("vjp", sample)
-            exact = sum(
-                float((g * u).sum()) for g, u in zip(grads, us, strict=True) if g is not None
+        return elementwise
+    args, kwargs = _example_float64(spec)
+
+    def near_example(generator: torch.Generator) -> tuple[list[Any], dict[str, Any]]:
+        moved = list(args)
+        for i in spec.diff:
+            step = (
+                (hi - lo)
+                * 1e-3
+                * (torch.rand(args[i].shape, generator=generator, dtype=torch.float64) * 2 - 1)
             )
-            finite = (along(h) - along(-h)) / (2 * h)
-        except OracleError:
-            return 0.0
-        size = sum(
-            float((g.abs() * u.abs()).sum())
-            for g, u in zip(grads, us, strict=True)
-            if g is not None
-        )
-        # the central difference's own rounding error: eps * sum |g f| / h
-        own = (
-            2.0**-52
-            * sum(
-                float((outs[k].abs() * g.abs()).sum())
-                for k, g in zip(spec.differentiable_outputs, gs, strict=True)
-            )
-            / h
-        )
-        if size > 0 and math.isfinite(exact) and math.isfinite(finite):
-            errors.append(max(0.0, abs(exact - finite) - 10 * own) / size)
-    if not errors:
-        return 0.0
-    median = sorted(errors)[len(errors) // 2]
-    return median if median > IMPRECISE_REFERENCE else 0.0
+            moved[i] = (args[i] + step).clamp(lo, hi)
+        return moved, kwargs
+
+    return near_example
 
 
 def _derived_unusable(

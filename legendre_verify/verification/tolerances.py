@@ -17,12 +17,16 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 __all__ = [
     "PERTURBATION",
     "VERIFY_FACTOR",
     "eps",
+    "noise_scale",
     "perturbation_scale",
+    "rounding_scale",
+    "truth_tolerance",
     "ulp",
     "verify_tolerance",
 ]
@@ -64,6 +68,14 @@ def verify_tolerance(dtype: torch.dtype, scale: float) -> float:
     return VERIFY_FACTOR * eps(dtype) * scale + float(torch.finfo(dtype).smallest_normal)
 
 
+def truth_tolerance(scale: float) -> float:
+    """The error of a float64 truth (a reference or a derived oracle, computed in float64 by
+    torch) for a quantity of the given ``scale``: the same rounding model as the Function's,
+    in float64. Added to every allowed error of such a truth: a truth is never trusted to be
+    more accurate than its own arithmetic."""
+    return VERIFY_FACTOR * eps(torch.float64) * scale
+
+
 def _max_abs(t: torch.Tensor | None) -> float:
     if t is None or t.numel() == 0:
         return 0.0
@@ -101,3 +113,216 @@ def perturbation_scale(
                 sensitivity = _max_abs((q.detach() - base[k]) / PERTURBATION)
                 scales[k] = max(scales[k], _max_abs(base[k]) + sensitivity)
     return scales
+
+
+# ---------------------------------------------------------------------------------------------
+# rounding noise: what rounding at every step of *this* computation can do to its result
+
+#: relative size of the perturbation each operation's result gets in :func:`rounding_scale`:
+#: small enough that no branch (a comparison, a max, a sort) flips unless two values agree to
+#: 2^-30, large enough that float64's own rounding of the difference is 2^-22 of it
+ROUNDING_PERTURBATION = 2.0**-30
+
+#: operations whose results are exact (data movement, selection, sign changes, factories):
+#: perturbing them would model a rounding that does not happen
+_EXACT_OPS = frozenset(
+    [
+        "_to_copy",
+        "abs",
+        "alias",
+        "cat",
+        "clamp",
+        "clamp_max",
+        "clamp_min",
+        "clone",
+        "constant_pad_nd",
+        "copy",
+        "copy_",
+        "detach",
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "expand_copy",
+        "fill",
+        "fill_",
+        "flip",
+        "full",
+        "full_like",
+        "gather",
+        "index",
+        "index_put",
+        "index_select",
+        "lift_fresh",
+        "lift_fresh_copy",
+        "masked_fill",
+        "masked_fill_",
+        "max",
+        "maximum",
+        "min",
+        "minimum",
+        "neg",
+        "new_empty",
+        "new_empty_strided",
+        "new_full",
+        "new_ones",
+        "new_zeros",
+        "ones",
+        "ones_like",
+        "relu",
+        "repeat",
+        "roll",
+        "scalar_tensor",
+        "scatter",
+        "select_scatter",
+        "sign",
+        "slice_scatter",
+        "sort",
+        "stack",
+        "topk",
+        "where",
+        "zero_",
+        "zeros",
+        "zeros_like",
+        "_unsafe_view",
+        "unsqueeze_copy",
+        "squeeze_copy",
+        "view_copy",
+    ]
+)
+
+
+def _accumulated(name: str, args: Sequence, kwargs: dict) -> torch.Tensor | None:
+    """For an operation that accumulates (a sum, a matrix product), the same accumulation of
+    absolute values: its rounding error is eps times that, not eps times its (possibly
+    cancelled) result. None for any other operation."""
+    a = [x.abs() if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in args]
+    if name in ("mm", "bmm", "mv", "dot"):
+        return getattr(torch, name)(a[0], a[1])
+    if name == "addmm":
+        beta, alpha = abs(kwargs.get("beta", 1)), abs(kwargs.get("alpha", 1))
+        return beta * a[0] + alpha * torch.mm(a[1], a[2])
+    if name == "baddbmm":
+        beta, alpha = abs(kwargs.get("beta", 1)), abs(kwargs.get("alpha", 1))
+        return beta * a[0] + alpha * torch.bmm(a[1], a[2])
+    if name in ("sum", "mean", "cumsum", "nansum"):
+        kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+        return getattr(torch, name)(*a, **kwargs)
+    return None
+
+
+class RoundingNoise(TorchDispatchMode):
+    """A context in which every floating operation's result is moved by a random
+    ``±ROUNDING_PERTURBATION`` times its magnitude (the result's, or for a sum or a matrix
+    product the sum of its terms' magnitudes): a first-order model of rounding at every step,
+    run in float64 on the very computation (the truth's, or the Function's own). Results that
+    are exact (views, copies, selections, factories) are left alone."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func.overloadpacket.__name__
+        if func.is_view or name.rstrip("_") in _EXACT_OPS or name.endswith("_like"):
+            return out
+        inplace = func._schema.is_mutable
+        if isinstance(out, torch.Tensor):
+            return self._moved(name, out, args, kwargs, inplace)
+        if isinstance(out, tuple) and not inplace:
+            return tuple(
+                self._moved(name, o, args, kwargs, False) if isinstance(o, torch.Tensor) else o
+                for o in out
+            )
+        return out
+
+    def _moved(
+        self, name: str, out: torch.Tensor, args: Sequence, kwargs: dict, inplace: bool
+    ) -> torch.Tensor:
+        if (
+            not out.is_floating_point()
+            or out.numel() == 0
+            or out.layout != torch.strided
+            or out._is_zerotensor()  # autograd's symbolic zeros: exact, and not writable
+            or out.is_neg()
+            or out.is_conj()
+        ):
+            return out
+        try:
+            size = _accumulated(name, args, kwargs)
+        except Exception:  # an unusual signature: the result's own magnitude
+            size = None
+        if size is None or size.shape != out.shape:
+            size = out.detach().abs()
+        signs = torch.randint(0, 2, out.shape, generator=self.generator) * 2 - 1
+        noise = ROUNDING_PERTURBATION * size.detach().nan_to_num(0.0, 0.0, 0.0)
+        noise = noise * signs.to(out.device, out.dtype)
+        return out.add_(noise) if inplace else out + noise
+
+
+def rounding_scale(
+    quantity: Callable[[], Sequence[torch.Tensor | None]],
+    base: Sequence[torch.Tensor | None],
+    draws: int = 2,
+) -> list[float]:
+    """How far rounding at every step can move each tensor ``quantity()`` returns, per unit of
+    relative rounding error: max |Q_noisy - Q| / ROUNDING_PERTURBATION over ``draws`` runs
+    under :class:`RoundingNoise` (fixed seeds: the same sample always gets the same answer).
+
+    This sees what no perturbation of the inputs can: intermediate terms that cancel (a
+    normalisation's ``x - mean``, a softmax's ``p (g - sum p g)``), whose rounding errors are
+    eps times the terms, not eps times the small result. 0 where ``quantity`` runs no torch
+    operations (a sympy truth) or fails under the perturbation.
+    """
+    scales = [0.0] * len(base)
+    for seed in range(draws):
+        try:
+            with RoundingNoise(seed):
+                noisy = quantity()
+        except Exception:  # an operation that refuses the dispatch mode: no estimate
+            return [0.0] * len(base)
+        for k, (q, b) in enumerate(zip(noisy, base, strict=False)):
+            if q is None or b is None or q.shape != b.shape:
+                continue
+            moved = (q.detach().double() - b.detach().double()) / ROUNDING_PERTURBATION
+            scales[k] = max(scales[k], _max_abs(moved))
+    return scales
+
+
+def noise_scale(
+    quantity: Callable[[Sequence[torch.Tensor]], Sequence[torch.Tensor | None]],
+    inputs: Sequence[torch.Tensor],
+    base: Sequence[torch.Tensor | None],
+    draws: int = 2,
+) -> list[float]:
+    """The scale of each tensor ``quantity(inputs)`` returns (``base``, already computed):
+    max |Q| + max |Q_noisy - Q| / ROUNDING_PERTURBATION, where Q_noisy is ``quantity`` at the
+    ``inputs`` moved normwise (each by ROUNDING_PERTURBATION times its largest element, random
+    signs) and run under :class:`RoundingNoise` (every step's result moved as rounding would).
+
+    One evaluation per draw measures both what :func:`perturbation_scale` measures (the
+    sensitivity to normwise changes of the inputs: a matrix product's, a mean's rounding
+    relative to its terms) and what :func:`rounding_scale` measures (terms that cancel inside
+    the computation), with random signs, so the two add like rounding errors do. Draws use
+    fixed seeds: a sample always gets the same scale. Where the noisy run fails or is not
+    finite, that part is left out (the rest of the model still stands)."""
+    scales = [_max_abs(q) for q in base]
+    noise = [0.0] * len(base)
+    generator = torch.Generator().manual_seed(0)
+    for seed in range(draws):
+        moved = []
+        for x in inputs:
+            signs = torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float64) * 2 - 1
+            moved.append(x.detach() + ROUNDING_PERTURBATION * _max_abs(x) * signs.to(x.device))
+        try:
+            with RoundingNoise(seed):
+                noisy = quantity(moved)
+        except Exception:  # an operation that refuses the mode, or the moved point: no estimate
+            continue
+        for k, (q, b) in enumerate(zip(noisy, base, strict=False)):
+            if q is None or b is None or q.shape != b.shape:
+                continue
+            moved_by = (q.detach().double() - b.detach().double()) / ROUNDING_PERTURBATION
+            noise[k] = max(noise[k], _max_abs(moved_by))
+    return [s + n for s, n in zip(scales, noise, strict=True)]

@@ -4,24 +4,29 @@ its vjp, comparing with an oracle under the one tolerance formula."""
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
+from legendre_verify.verification.expectations import (
+    compare,
+    exact,
+    judge,
+    max_abs,
+    tolerances,
+)
+from legendre_verify.verification.limits import time_limit
 from legendre_verify.verification.oracles import (
     MissingDerivative,
     Oracle,
     OracleError,
     as_float64,
-    floats_of,
-    unit,
-    with_floats,
 )
 from legendre_verify.verification.samples import Sample, clone_like
 from legendre_verify.verification.subject import Capability, Subject
-from legendre_verify.verification.tolerances import perturbation_scale, verify_tolerance
 
 __all__ = [
     "CHECKS",
@@ -91,8 +96,9 @@ def run_check(check: Check | str, subject: Subject, sample: Sample) -> Failures:
     oracle's own failure is raised (:class:`OracleError`), never blamed on the Function."""
     check = CHECKS[check] if isinstance(check, str) else check
     try:
-        return check.run(subject, sample)
-    except OracleError:
+        with time_limit(subject.timeout, "the Function"):
+            return check.run(subject, sample)
+    except (OracleError, NotApplicable):
         raise
     except Exception as error:  # the Function under test crashed: that is the finding
         text = str(error).strip()
@@ -200,107 +206,20 @@ def float_call(
 
 
 # ---------------------------------------------------------------------------------------------
-# tolerances and comparisons
+# comparisons (the rule itself lives in expectations)
 
 
-def max_abs(t: torch.Tensor | None) -> float:
-    if t is None or t.numel() == 0:
-        return 0.0
-    return float(t.detach().abs().max())
+def output_modes(subject: Subject) -> list[object]:
+    """How each output is compared (``compare=``; by default floats ``close``, indices up to
+    ``ties``)."""
+    return [subject.compare.get(k, "close") for k in range(subject.spec.n_outputs)]
 
 
-def tolerances(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
-    """The allowed error of each tensor ``oracle.ask(kind)`` returns for ``sample``, in the
-    sample's dtype: ``verify_tolerance(dtype, scale)`` with the scale from the domain's grid
-    (elementwise oracles) and/or measured on the sample (:func:`perturbation_scale`: always
-    for other oracles, and where the domain touches a singularity of the derivative, whose
-    size near it no grid can bound)."""
-    dtype = sample.dtype
-    grid: list[float] | None = None
-    if oracle.elementwise and subject.elementwise:
-        a, dom = subject.arity, subject.domain
-        g = max_abs(sample.grad_outputs[0]) if sample.grad_outputs else 0.0
-
-        def times(factor: float, scale: float) -> float:
-            return 0.0 if factor == 0 else factor * scale
-
-        if kind == "outputs":
-            grid = [oracle.scale((0,) * a, dom)]
-        elif kind == "vjp":
-            grid = [times(g, oracle.scale(unit(i, a), dom)) for i in range(a)]
-        elif kind == "jvp":
-            grid = [
-                sum(
-                    times(max_abs(u), oracle.scale(unit(i, a), dom))
-                    for i, u in enumerate(sample.tangents)
-                )
-            ]
-        else:
-            grid = [
-                sum(
-                    times(g * max_abs(u), oracle.scale(unit(i, a, unit(j, a)), dom))
-                    for i, u in enumerate(sample.tangents)
-                )
-                for j in range(a)
-            ]
-        if not getattr(oracle, "singular", None):
-            return [verify_tolerance(dtype, s) for s in grid]
-    s64 = as_float64(sample)
-    scales = perturbation_scale(lambda fl: oracle.ask(kind, with_floats(s64, fl)), floats_of(s64))
-    if grid is not None:
-        scales = [max(a, b) for a, b in zip(grid, scales, strict=True)]
-    return [verify_tolerance(dtype, s) for s in scales]
-
-
-def compare(
-    what: str,
-    got: torch.Tensor | None,
-    expected: torch.Tensor | None,
-    allowed: float,
-    slack: torch.Tensor | None = None,
-) -> Failures:
-    """|got - expected| <= allowed (+ slack, per element: half the interval of valid
-    subgradients at a kink) wherever the expected value is representable in got's dtype (NaN
-    where a number was expected counts as a difference)."""
-    if expected is None:
-        return []
-    if got is None:
-        return [f"{what}: got None, expected a tensor"]
-    if tuple(got.shape) != tuple(expected.shape):
-        return [f"{what}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}"]
-    if not got.is_floating_point():
-        return exact(what, got, expected)
-    values = got.detach().cpu().double()
-    expected = expected.detach().cpu().double()
-    limit = float(torch.finfo(got.dtype).max)
-    representable = expected.abs() <= limit
-    both_nan = values.isnan() & expected.isnan()
-    limit_t = torch.full_like(expected, allowed)
-    if slack is not None:
-        limit_t = limit_t + slack.detach().cpu().double().reshape(expected.shape)
-    bad = representable & ~((values - expected).abs() <= limit_t) & ~both_nan
-    if not bool(bad.any()):
-        return []
-    index = tuple(int(i) for i in bad.nonzero()[0])
-    g, e = values[index].item(), expected[index].item()
-    width = (limit_t[index].item() - allowed) if slack is not None else 0.0
-    expected_text = f"{e - width!r} to {e + width!r} (a kink)" if width > 0 else repr(e)
+def output_names(subject: Subject, label: str) -> list[str]:
     return [
-        f"{what} at index {index}: expected {expected_text}, got {g!r} "
-        f"(|difference| {abs(g - e):.3g} > allowed {limit_t[index].item():.3g}; "
-        f"{int(bad.sum())} of {bad.numel()} elements off)"
+        f"{label}output {k}" if subject.spec.n_outputs > 1 else f"{label}value"
+        for k in range(subject.spec.n_outputs)
     ]
-
-
-def exact(what: str, got: torch.Tensor, expected: torch.Tensor) -> Failures:
-    """Integer/bool outputs: equal values (and shape)."""
-    if tuple(got.shape) != tuple(expected.shape):
-        return [f"{what}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}"]
-    g, e = got.detach().cpu(), expected.detach().cpu().to(got.dtype)
-    if torch.equal(g, e):
-        return []
-    index = tuple(int(i) for i in (g != e).nonzero()[0])
-    return [f"{what} at index {index}: expected {e[index].item()!r}, got {g[index].item()!r}"]
 
 
 def compare_outputs(
@@ -311,39 +230,21 @@ def compare_outputs(
     allowed: Sequence[float],
     label: str,
 ) -> Failures:
-    """Each output against its expected value, as ``compare=`` says (floats within the
-    tolerance, integers exactly, index outputs up to ties, or not at all)."""
+    """Each output against another run of the Function (self-consistency): floats within the
+    tolerance (NaN meeting NaN), index outputs exactly, as ``compare=`` says."""
     failures: Failures = []
+    names = output_names(subject, label)
     for k, (o, e) in enumerate(zip(outs, expected, strict=True)):
-        mode = subject.compare.get(k, "close" if o.is_floating_point() else "exact")
-        what = f"{label}output {k}" if subject.spec.n_outputs > 1 else f"{label}value"
-        if not o.is_floating_point() and o.dtype != e.dtype:
-            failures.append(f"{what}: dtype {o.dtype}, expected {e.dtype}")
+        mode = subject.compare.get(k, "close")
         if mode == "ignore":
             continue
         if callable(mode):
             failures += list(mode(o, e, sample) or [])
-        elif mode == "ties":
-            failures += _up_to_ties(what, o, e, sample)
-        elif mode == "exact":
-            failures += exact(what, o, e)
+        elif not o.is_floating_point() or mode == "exact":
+            failures += exact(names[k], o, e)
         else:
-            failures += compare(what, o, e, allowed[k])
+            failures += compare(names[k], o, e, allowed[k])
     return failures
-
-
-def _up_to_ties(what: str, got: torch.Tensor, expected: torch.Tensor, sample: Sample) -> Failures:
-    """Indices into the first differentiable input's last dimension are equal where they
-    select equal values (ties may be broken either way)."""
-    if tuple(got.shape) != tuple(expected.shape):
-        return [f"{what}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}"]
-    x = sample.inputs[0].detach().cpu().double()
-    try:
-        g = x.gather(-1, got.detach().cpu().long())
-        e = x.gather(-1, expected.detach().cpu().long())
-    except (RuntimeError, IndexError) as error:
-        return [f"{what}: indices do not index the input's last dimension ({error})"]
-    return exact(f"{what} (the values the indices select)", g, e)
 
 
 def input_label(subject: Subject, i: int) -> str:
@@ -355,26 +256,28 @@ def check_against(
     subject: Subject, sample: Sample, oracles: Sequence[Oracle], label: str = ""
 ) -> Failures:
     """Outputs and gradients (for the sample's grad_outputs) against each oracle."""
-    s64 = as_float64(sample)  # before the call: a Function that writes into it can't move the truth
     outs, grads = vjp(subject, sample)
     failures: Failures = []
     for oracle in oracles:
         tag = f"{label}{oracle.name} "
-        failures += compare_outputs(
+        failures += judge(
             subject,
+            oracle,
+            "outputs",
             sample,
             outs,
-            oracle.ask("outputs", s64),
-            tolerances(subject, oracle, "outputs", sample),
-            tag,
+            output_names(subject, tag),
+            output_modes(subject),
         )
-        expected, slack = oracle.expect("vjp", s64)
-        allowed = tolerances(subject, oracle, "vjp", sample)
-        for i, (got, exp) in enumerate(zip(grads, expected, strict=True)):
-            if sample.requires_grad[i]:
-                failures += compare(
-                    f"{tag}gradient of {input_label(subject, i)}", got, exp, allowed[i], slack[i]
-                )
+        wanted = [g if rg else None for g, rg in zip(grads, sample.requires_grad, strict=True)]
+        failures += judge(
+            subject,
+            oracle,
+            "vjp",
+            sample,
+            wanted,
+            [f"{tag}gradient of {input_label(subject, i)}" for i in range(len(grads))],
+        )
     return failures
 
 
@@ -408,31 +311,49 @@ FINITE_DIFFERENCE_REACH = 2e-6
 
 
 def straddles_kink(subject: Subject, sample: Sample) -> bool:
-    """Is a kink within finite differences' reach of the sample? (Then gradcheck and
-    gradgradcheck would compare a derivative with a difference quotient across the kink.)
+    """Is a kink or a tie within finite differences' reach of the sample, by the yardstick
+    alone? (Used where no autograd truth can run its own finite differences: a sympy truth,
+    or none.)
 
-    Declared ``kinks`` are checked directly; otherwise the yardstick's vjp (unit cotangents,
-    as finite differences use) at the sample moved by +-FINITE_DIFFERENCE_REACH with random
-    signs per element (three patterns: one of them crosses a near-tie) must be a smooth
-    function of the move: its second difference is ~reach^2 times a derivative for smooth
-    functions, and the size of the jump across a kink.
+    Declared ``kinks`` are checked directly; otherwise the yardstick's vjp (random cotangents:
+    unit ones are blind to a sort's permutation) at the sample moved by
+    +-FINITE_DIFFERENCE_REACH must be a smooth function of the move, for moves with random
+    signs per element and moves of the elements whose flat index has bit b set (for every
+    pair of elements one such move separates them: a near-tie between two elements is crossed
+    by gradcheck's one-element steps, never by a move of both): its second difference is
+    ~reach^2 times a derivative for smooth functions, and the size of the jump across a kink.
     """
     inputs = [x.detach().cpu().double() for x in sample.inputs]
     for k in subject.kinks:
         if any(bool(((x - k).abs() <= FINITE_DIFFERENCE_REACH).any()) for x in inputs):
             return True
+    generator = torch.Generator().manual_seed(1)
     s64 = replace(
         as_float64(sample),
-        grad_outputs=tuple(None if g is None else torch.ones_like(g) for g in sample.grad_outputs),
+        grad_outputs=tuple(
+            None if g is None else torch.rand(g.shape, generator=generator, dtype=torch.float64)
+            for g in sample.grad_outputs
+        ),
     )
-    s64 = s64.mapped(lambda t: t.detach().to("cpu", torch.float64))
-    generator = torch.Generator().manual_seed(1)
     yard = subject.yardstick
-    for _ in range(3):
-        signs = [
-            torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float64) * 2 - 1
-            for x in inputs
-        ]
+    total = sum(x.numel() for x in inputs)
+    offsets = [sum(x.numel() for x in inputs[:j]) for j in range(len(inputs))]
+    patterns = []
+    for _ in range(2):
+        patterns.append(
+            [
+                torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float64) * 2 - 1
+                for x in inputs
+            ]
+        )
+    for bit in range(max(1, (total - 1).bit_length())):
+        patterns.append(
+            [
+                (((torch.arange(x.numel()) + o) >> bit) & 1).to(torch.float64).reshape(x.shape)
+                for x, o in zip(inputs, offsets, strict=True)
+            ]
+        )
+    for signs in patterns[:10]:
         near, far = (
             [
                 yard.ask(
@@ -455,6 +376,43 @@ def straddles_kink(subject: Subject, sample: Sample) -> bool:
     return False
 
 
+class NotApplicable(Exception):
+    """This sample cannot judge this check (a kink or a tie of the truth within finite
+    differences' reach): the driver draws another, and a check that found no sample it could
+    judge is skipped with this reason."""
+
+
+def finite_differences_apply(subject: Subject, sample: Sample, order: int) -> None:
+    """Raise :class:`NotApplicable` where finite differences cannot judge the Function at
+    ``sample``: where the truth's own derivatives of ``order`` 1 or 2 disagree with its own
+    finite differences there (a kink or a tie within reach, a padding index, a detach: an
+    autograd truth runs gradcheck/gradgradcheck on itself), or, without such a truth, where
+    :func:`straddles_kink` finds a jump."""
+    truth = next((o for o in subject.truths if hasattr(o, "function_of_inputs")), None)
+    if truth is None:
+        if straddles_kink(subject, sample):
+            raise NotApplicable("every sample had a kink or a tie within finite differences' reach")
+        return
+    s64 = as_float64(sample)
+    f = truth.function_of_inputs(s64)
+    inputs = tuple(
+        x.detach().requires_grad_(rg) for x, rg in zip(s64.inputs, s64.requires_grad, strict=True)
+    )
+    check = torch.autograd.gradcheck if order == 1 else torch.autograd.gradgradcheck
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ok = check(f, inputs, raise_exception=False)
+    except Exception:
+        ok = False
+    if not ok:
+        raise NotApplicable(
+            f"at every sample the {truth.name} oracle's own derivatives of order {order} "
+            "disagreed with its own finite differences (a kink or a tie within their reach, "
+            "or a derivative stopped on purpose): finite differences cannot judge there"
+        )
+
+
 def both_nan_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Equal values, NaN where the other has NaN."""
     if a.shape != b.shape or a.dtype != b.dtype:
@@ -472,14 +430,19 @@ def zeros_for_none(grads: Sequence[torch.Tensor | None], like: Sequence[torch.Te
 
 __all__ += [
     "MissingDerivative",
+    "NotApplicable",
     "both_nan_equal",
     "call",
     "check_against",
     "compare",
     "compare_outputs",
+    "finite_differences_apply",
     "float_call",
     "input_label",
+    "judge",
     "max_abs",
+    "output_modes",
+    "output_names",
     "outputs_of",
     "pairs",
     "replace",

@@ -10,6 +10,7 @@ import torch
 from legendre_verify.verification.checks.base import (
     DtypeDraw,
     Failures,
+    NotApplicable,
     compare,
     compare_outputs,
     input_label,
@@ -54,40 +55,78 @@ def layouts(subject: Subject, sample: Sample) -> Failures:
     return []
 
 
+def _loop_dims(subject: Subject, sample: Sample) -> list[int]:
+    """How many leading loop dimensions each differentiable input of ``sample`` has."""
+    spec = subject.spec
+    cores = [
+        spec.core_of(i) if spec.drawn else spec.signature.inputs[j] for j, i in enumerate(spec.diff)
+    ]
+    return [x.dim() - len(core) for x, core in zip(sample.inputs, cores, strict=True)]
+
+
+def _loop(subject: Subject, sample: Sample) -> tuple[int, ...]:
+    if sample.loop is not None:
+        return tuple(sample.loop)
+    n = max(_loop_dims(subject, sample), default=0)  # a user's own sample: the first input's
+    return tuple(sample.inputs[0].shape[:n]) if sample.inputs else ()
+
+
 @register(dtypes=DtypeDraw.ALL, needs=[Capability.LOOP])
 def shapes(subject: Subject, sample: Sample) -> Failures:
     """0-d, empty, size-1 and n-D loop shapes give what the same values with the loop
     dimensions flattened give (catches squeeze/flatten bugs, crashes on 0-d or empty
-    tensors)."""
-    spec = subject.spec
-    n_loop = len(sample.shape) - len(spec.signature.inputs[0])
+    tensors). Samples whose inputs broadcast their loop dimensions are the batch check's."""
+    loop = _loop(subject, sample)
+    n_loop = len(loop)
+    dims = _loop_dims(subject, sample)
+    if any(d and tuple(x.shape[:d]) != loop for x, d in zip(sample.inputs, dims, strict=True)):
+        raise NotApplicable("every sample broadcast its loop dimensions between inputs")
 
-    def flat(t: torch.Tensor) -> torch.Tensor:  # sizes spelled out: -1 is ambiguous if empty
-        return t.reshape(math.prod(t.shape[:n_loop]), *t.shape[n_loop:])
+    def flat(t: torch.Tensor, d: int = n_loop) -> torch.Tensor:
+        # sizes spelled out: -1 is ambiguous if empty
+        return t.reshape(math.prod(t.shape[:d]), *t.shape[d:]) if d else t
 
     flattened = replace(
-        sample.with_inputs([flat(x.detach()) for x in sample.inputs]),
+        sample.with_inputs([flat(x.detach(), d) for x, d in zip(sample.inputs, dims, strict=True)]),
         grad_outputs=tuple(None if g is None else flat(g) for g in sample.grad_outputs),
-        tangents=tuple(flat(u) for u in sample.tangents),
+        tangents=tuple(flat(u, d) for u, d in zip(sample.tangents, dims, strict=True)),
+        loop=(math.prod(loop),) if n_loop else (),
     )
-    return same_run(subject, sample, flattened, f"shape {sample.shape} vs flat copy")
+    return same_run(subject, sample, flattened, f"loop shape {loop} vs flat copy")
+
+
+def _slice(t: torch.Tensor, d: int, n_loop: int, b: int) -> torch.Tensor:
+    """Element ``b`` of the first loop dimension of a tensor with ``d`` of the ``n_loop`` loop
+    dimensions (fewer: it broadcasts along the missing leading ones)."""
+    if d < n_loop:
+        return t
+    return t[0] if t.shape[0] == 1 else t[b]
 
 
 @register(needs=[Capability.BATCH])
 def batch(subject: Subject, sample: Sample) -> Failures:
     """A leading loop (batch) dimension gives what a Python loop over it gives, values and
-    gradients (catches reductions over the batch dimension, per-batch state mixed up)."""
-    n_loop = len(sample.shape) - len(subject.spec.signature.inputs[0])
-    if n_loop == 0 or sample.shape[0] == 0:
+    gradients, also where inputs broadcast along it (catches reductions over the batch
+    dimension, per-batch state mixed up, gradients of a broadcast input not summed)."""
+    loop = _loop(subject, sample)
+    if not loop or loop[0] == 0:
         return []
+    n_loop = len(loop)
+    dims = _loop_dims(subject, sample)
     outs, grads = vjp(subject, sample)
     yard = subject.yardstick
     failures: Failures = []
-    for b in range(sample.shape[0]):
+    summed: list[torch.Tensor | None] = [None] * len(grads)
+    for b in range(loop[0]):
         part = replace(
-            sample.with_inputs([x[b] for x in sample.inputs]),
+            sample.with_inputs(
+                [_slice(x, d, n_loop, b) for x, d in zip(sample.inputs, dims, strict=True)]
+            ),
             grad_outputs=tuple(None if g is None else g[b] for g in sample.grad_outputs),
-            tangents=tuple(u[b] for u in sample.tangents),
+            tangents=tuple(
+                _slice(u, d, n_loop, b) for u, d in zip(sample.tangents, dims, strict=True)
+            ),
+            loop=loop[1:],
         )
         part_outs, part_grads = vjp(subject, part)
         failures += compare_outputs(
@@ -100,14 +139,30 @@ def batch(subject: Subject, sample: Sample) -> Failures:
         )
         allowed = tolerances(subject, yard, "vjp", part)
         for i, (g, p) in enumerate(zip(grads, part_grads, strict=True)):
-            if g is not None and p is not None:
+            if g is None or p is None:
+                continue
+            p = p.detach().cpu().double()
+            if dims[i] == n_loop and g.shape[0] == loop[0]:
                 failures += compare(
                     f"batch element {b}: gradient of {input_label(subject, i)} vs a call on it "
                     "alone",
                     g[b],
-                    p.detach().cpu().double(),
+                    p,
                     allowed[i],
                 )
+            else:  # broadcast along the batch: its gradient sums the elements'
+                summed[i] = p if summed[i] is None else summed[i] + p
         if failures:
-            break
+            return failures
+    for i, total in enumerate(summed):
+        if total is not None and grads[i] is not None:
+            g = grads[i]
+            got = g[0] if dims[i] == n_loop else g
+            failures += compare(
+                f"gradient of {input_label(subject, i)} (broadcast along the batch) vs the sum "
+                "of the calls on each element alone",
+                got,
+                total.reshape(got.shape),
+                loop[0] * tolerances(subject, yard, "vjp", sample)[i],
+            )
     return failures

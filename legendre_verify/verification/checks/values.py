@@ -8,14 +8,16 @@ import torch
 from legendre_verify.verification.checks.base import (
     DtypeDraw,
     Failures,
+    NotApplicable,
     both_nan_equal,
     call,
     check_against,
-    compare_outputs,
+    judge,
+    output_modes,
+    output_names,
     outputs_of,
     pairs,
     register,
-    tolerances,
 )
 from legendre_verify.verification.oracles import as_float64
 from legendre_verify.verification.samples import Sample
@@ -31,7 +33,7 @@ def meta(subject: Subject, sample: Sample) -> Failures:
     outs, _ = call(subject, sample)
     spec = subject.spec
     failures: Failures = []
-    shapes = spec.output_shapes([tuple(x.shape) for x in sample.inputs])
+    shapes = spec.output_shapes([tuple(x.shape) for x in sample.inputs], sample.loop, sample.sizes)
     any_grad = any(sample.requires_grad)
     for k, o in enumerate(outs):
         label = "output" if spec.n_outputs == 1 else f"output {k}"
@@ -62,16 +64,16 @@ def values(subject: Subject, sample: Sample) -> Failures:
         outs = outputs_of(
             subject, subject.fn(*sample.fresh_args(clone=subject.dirty)[0], **sample.kwargs)
         )
-    s64 = as_float64(sample)
     failures: Failures = []
     for oracle in subject.truths:
-        failures += compare_outputs(
+        failures += judge(
             subject,
+            oracle,
+            "outputs",
             sample,
             outs,
-            oracle.ask("outputs", s64),
-            tolerances(subject, oracle, "outputs", sample),
-            f"{oracle.name} ",
+            output_names(subject, f"{oracle.name} "),
+            output_modes(subject),
         )
     return failures
 
@@ -90,7 +92,19 @@ def dtypes(subject: Subject, sample: Sample) -> Failures:
 @register(dtypes=DtypeDraw.ALL, edges_only=True, needs=[Capability.TRUTH])
 def edges(subject: Subject, sample: Sample) -> Failures:
     """Values and gradients at the domain's ends exactly, at 0, and a few ulps inside the ends,
-    in every dtype (catches NaN or inf at exactly +-1 or 0, errors only near the ends)."""
+    in every dtype, and, for a general Function with no domain given, at magnitudes where exp
+    overflows in that dtype (catches NaN or inf at exactly +-1 or 0, errors only near the
+    ends, a softmax or logsumexp without its max subtracted). Samples where the truth itself is
+    not finite in the sample's dtype are set aside."""
+    s64 = as_float64(sample)
+    biggest = float(torch.finfo(sample.dtype).max)
+    for oracle in subject.truths:
+        for kind in ("outputs", "vjp"):
+            for t in oracle.ask(kind, s64):
+                if t is not None and t.is_floating_point() and bool((~(t.abs() <= biggest)).any()):
+                    raise NotApplicable(
+                        f"at every edge sample the truth's {kind} were not finite in {sample.dtype}"
+                    )
     return check_against(subject, sample, subject.truths, label=f"{sample.dtype} edge values: ")
 
 

@@ -27,9 +27,16 @@ def zoos() -> dict[str, list[Mutant]]:
 def _example(mutant: Mutant, seed: int) -> tuple[Any, ...]:
     """The baseline's input: the mutant's example, or 8 uniform values per elementwise input."""
     if "example" in mutant.options:
-        from legendre_verify.verification.subject import _concrete
+        from legendre_verify.verification.signature import describe_call, example_args
 
-        return tuple(_concrete(a) for a in mutant.options["example"])
+        options = mutant.options
+        spec = describe_call(
+            tuple(options["example"]),
+            dict(options.get("kwargs") or {}),
+            options.get("signature"),
+            bool(options.get("batch", False)),
+        )
+        return tuple(example_args(spec)[0])
     generator = torch.Generator().manual_seed(seed)
     cls = mutant.fn.__self__
     arity = cls.forward.__code__.co_argcount - (
