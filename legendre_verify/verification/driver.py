@@ -13,6 +13,7 @@ submodule named like the function the package re-exports would replace that func
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -30,6 +31,7 @@ from legendre_verify.verification.checks.base import NotApplicable
 from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang
 from legendre_verify.verification.options import Options
 from legendre_verify.verification.oracles import MissingDerivative, OracleError
+from legendre_verify.verification.replay import recording, snippet
 from legendre_verify.verification.report import (
     CheckProgress,
     CheckResult,
@@ -242,7 +244,10 @@ def make_plan(fn: Callable[..., Any], options: Options | None = None, **keywords
     subject = build_subject(fn, **options.subject_keywords())
     dtypes = resolve_dtypes(run.dtypes)
     devices = resolve_devices(run.devices)
-    base_examples = _check_examples(search.max_examples or profile_examples, search.thorough)
+    base_examples = _check_examples(
+        search.max_examples if search.max_examples is not None else profile_examples,
+        search.thorough,
+    )
     names, caller_skipped = select_checks(run.checks, run.skip, run.inductor)
     seed = search.seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -315,19 +320,20 @@ def failure_message(
     subject: Subject, check: Check, sample: Sample, failures: list[str], *, how: str
 ) -> str:
     """What a failed check says: the bug class, what differed, the sample as it was before the
-    call (``how`` it was found: shrunk or first), and a snippet that reproduces it."""
-    snippet = sample.reproduce(
-        subject.call,
-        preamble=subject.preamble,
-        differentiable_outputs=subject.spec.differentiable_outputs,
-    )
-    indented = "\n".join("  " + line for line in snippet.splitlines())
+    call (``how`` it was found: shrunk or first), and a snippet that re-fails when run (it
+    replays the check against the truth's recorded answers) and passes once fixed."""
+    with recording() as recorder, contextlib.suppress(Exception):
+        run_check(check, subject, sample.copy())  # what the truth answered, for the snippet
+    code, notes = snippet(subject, check.name, sample, recorder)
+    indented = "\n".join("  " + line for line in code.splitlines())
     return (
         f"verify({subject.name}): check {check.name!r} failed: {check.doc}\n"
         + "\n".join(f"  {f}" for f in failures[:5])
         + f"\n{how} (as it was before the call):\n"
         + "\n".join("  " + line for line in sample.describe().splitlines())
-        + f"\nreproduce:\n{indented}"
+        + "\nreproduce (a script that raises while the Function fails this check):\n"
+        + indented
+        + "".join(f"\n  # {note}" for note in notes)
     )
 
 

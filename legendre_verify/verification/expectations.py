@@ -41,6 +41,7 @@ from legendre_verify.verification.oracles import (
     unit,
     with_floats,
 )
+from legendre_verify.verification.replay import digest, note_answer, note_scales
 from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Subject
 from legendre_verify.verification.tolerances import (
@@ -102,11 +103,17 @@ def scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[
       the rounding noise of the computation itself (what rounding at each of its steps does
       to the result, terms that cancel included).
 
-    Computed once per oracle, question and sample values (shared between checks)."""
-    return subject.cached(
+    Computed once per oracle, question and sample values (shared between checks); a replay
+    (:mod:`~legendre_verify.verification.replay`) uses the scales verify recorded."""
+    recorded = getattr(subject, "recorded_scales", None)
+    if recorded and (kind, digest(sample)) in recorded:
+        return recorded[(kind, digest(sample))]
+    found = subject.cached(
         ("scales", id(oracle), kind, sample.fingerprint()),
         lambda: _scales(subject, oracle, kind, sample),
     )
+    note_scales(oracle, kind, sample, found)
+    return found
 
 
 def _scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
@@ -168,9 +175,11 @@ def answer(
     subject: Subject, oracle: Oracle, kind: str, s64: Sample
 ) -> tuple[torch.Tensor | None, ...]:
     """``oracle.ask(kind, s64)``, once per sample values (shared between checks)."""
-    return subject.cached(
+    value = subject.cached(
         ("answer", id(oracle), kind, s64.fingerprint()), lambda: oracle.ask(kind, s64)
     )
+    note_answer(oracle, kind, s64, value)
+    return value
 
 
 def _all_requiring_grad(kind: str, sample: Sample) -> Sample:
@@ -207,6 +216,7 @@ def widen(subject: Subject, oracle: Oracle, kind: str, sample: Sample, truth: Ex
     middles, slacks = subject.cached(
         ("kinks", id(oracle), kind, s64.fingerprint()), lambda: oracle.expect(kind, s64)
     )
+    note_answer(oracle, f"kinks:{kind}", s64, (middles, slacks))
     values = _masked(kind, sample, middles)
     kept = tuple(
         None if s is None else torch.where(s > a, s, torch.zeros_like(s))
@@ -238,10 +248,12 @@ def alternatives(
             else:
                 direction = torch.rand(x.shape, generator=generator, dtype=torch.float64) * 2 - 1
             moved.append(x + step * scale * direction)
+        around = s64.with_inputs(moved)
         try:
-            found.append(oracle.ask(kind, s64.with_inputs(moved)))
+            found.append(oracle.ask(kind, around))
         except OracleError:
             continue
+        note_answer(oracle, kind, around, found[-1])
     return found
 
 

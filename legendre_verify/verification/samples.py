@@ -12,7 +12,9 @@ __all__ = ["LAYOUTS", "Sample", "clone_like", "tensor_source", "value_source", "
 
 
 def _layout(t: torch.Tensor) -> str:
-    if t.dim() and 0 in t.stride() and t.numel() > 1:
+    # a size-1 dimension's stride is arbitrary (torch may leave it 0 in a contiguous tensor):
+    # only a stride 0 over two or more elements is an expansion
+    if any(st == 0 and n > 1 for n, st in zip(t.shape, t.stride(), strict=True)):
         return "expanded"
     if t.is_contiguous():
         return "contiguous"
@@ -30,14 +32,15 @@ def tensor_source(t: torch.Tensor) -> str:
     args = f"dtype={t.dtype}, device={str(t.device)!r}"
     if _layout(t) == "expanded":
         base = t[tuple(slice(0, 1) if s == 0 else slice(None) for s in t.stride())]
-        return f"{tensor_source(base.contiguous())}.expand({tuple(t.shape)})"
+        base = base.clone(memory_format=torch.contiguous_format)
+        return f"{tensor_source(base)}.expand({tuple(t.shape)})"
     flat = t.detach().cpu().contiguous().reshape(-1)
     values = flat.double().tolist() if t.is_floating_point() else flat.tolist()
     dense = f"torch.tensor({values!r}, {args}).reshape({tuple(t.shape)})"
     if t.numel() == 0 or t.is_contiguous():
         return dense
     # the same strides: a buffer large enough, with the values copied into a strided view
-    return f"_strided({dense}, {tuple(t.stride())})"
+    return f"strided({dense}, {tuple(t.stride())})"
 
 
 def value_source(value: Any) -> str:

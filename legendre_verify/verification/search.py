@@ -114,7 +114,9 @@ def shrink(
     runs) keeps the minimal draw under ``key``, to be replayed first next time."""
     memory = InMemoryExampleDatabase()
     own_key = b"legendre-verify-shrink"
-    memory.save(own_key, choices_to_bytes(choices))
+    # the secondary corpus: replayed, then shrunk (an entry of the primary one counts as
+    # shrunk already, and Hypothesis would stop at it)
+    memory.save(own_key + b".secondary", choices_to_bytes(choices))
     started = time.monotonic()
     best: list[Choices] = [choices]
     minimal: list[Any] = []

@@ -85,6 +85,10 @@ class Subject:
     _compiled: dict[str, Callable[..., Any]] = field(default_factory=dict, repr=False)
     #: answers shared between checks (the truth at a sample, its tolerances), by fingerprint
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: a replay's recorded tolerance scales (kind, sample digest) -> scales
+    recorded_scales: dict[Any, list[float]] = field(default_factory=dict, repr=False)
+    #: replaying a recorded failure: every sample is judged (no finite-difference screening)
+    replaying: bool = False
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         """``compute()``, once per ``key`` (a bounded memo: the truth and tolerances of a
