@@ -25,22 +25,34 @@ __all__ = [
 ]
 
 
+#: the dtypes computed (float8 and the like are floating point too, but torch has hardly an
+#: operation for them: refused here rather than failing somewhere inside)
+DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def _check_input(input: Any, name: str = "input") -> None:
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(input).__name__}: {input!r}")
-    if not input.dtype.is_floating_point:
+    if input.dtype not in DTYPES:
         raise TypeError(
             f"{name} must have a real floating dtype (float16, bfloat16, float32, float64), "
             f"got dtype={input.dtype}"
         )
+    if input.layout != torch.strided or input.is_nested:
+        layout = "nested" if input.is_nested else input.layout
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor, got layout={layout} "
+            f"(P_n(0) is not 0: call .to_dense() first)"
+        )
 
 
 def _check_order(value: Any, name: str) -> int:
+    """``value`` as an int in [0, MAX_DEGREE] (``kernels.MAX_DEGREE``), else an error naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__}: {value!r}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {name}={value!r}")
-    return int(value)
+    return kernels.check_degree(int(value), name)
 
 
 _STANDARD_APPLY = torch.autograd.Function.__dict__["apply"]

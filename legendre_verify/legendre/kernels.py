@@ -26,12 +26,14 @@ terms fall geometrically there, so it is accurate to rounding.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+import sys
 from typing import Any
 
 import torch
 
 __all__ = [
+    "MAX_DEGREE",
+    "check_degree",
     "compiled_kernel",
     "compute_dtype",
     "endpoint_coefficients",
@@ -54,6 +56,14 @@ __all__ = [
 ENDPOINT_RADIUS = 0.05
 #: below this degree the recurrence alone already meets the error bound everywhere (measured)
 ENDPOINT_MIN_DEGREE = 16
+
+#: The largest degree n (and derivative order k) accepted; larger ones raise ValueError. Up to
+#: here the set-up is O(n) float operations (16 bytes a degree for the C kernel's arrays), the
+#: recurrence's coefficients are exact rationals of integers below 2^53 (each rounded once),
+#: and its error bound 4 (n+1) eps stays below 5e-10 relative in float64 (float32 above
+#: ``FLOAT32_MAX_DEGREE`` is computed in float64). Evaluation costs O(n) per element (eager:
+#: two tensor operations a degree, ~1 s per 2e5 degrees on any small tensor).
+MAX_DEGREE = 10**6
 
 #: Half types are computed in a wider dtype and rounded once. bfloat16 (8-bit significand) in
 #: float32. float16 (11 bits) in float64: float32's absolute error, ~ n eps32, exceeds 2 ulps of
@@ -97,27 +107,58 @@ def round_to(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return rounded + fix
 
 
-def recurrence_coefficients(n: int, k: int) -> tuple[float, float, list[tuple[float, float]]]:
-    """(c0, c1, [(A_m, B_m), ...]) so that p_0 = c0, p_1 = c1 x, p_m = A_m x p_{m-1} - B_m p_{m-2}.
+def check_degree(value: int, name: str = "n") -> int:
+    """``value`` if it is at most :data:`MAX_DEGREE`, else a ValueError naming it."""
+    if value > MAX_DEGREE:
+        raise ValueError(
+            f"{name} must be <= {MAX_DEGREE} (the largest degree/order supported), "
+            f"got {name}={value!r}"
+        )
+    return value
+
+
+def recurrence_coefficients(n: int, k: int) -> tuple[float, float, list[float], list[float]]:
+    """(c0, c1, [A_m, ...], [B_m, ...]) so that p_0 = c0, p_1 = c1 x, p_m = A_m x p_{m-1} -
+    B_m p_{m-2} (m = 2 .. n-k).
 
     p_{n-k} is then P_n^{(k)}. c0 = (2k-1)!!, which overflows to inf only where the derivative
-    itself exceeds the double range. Cheap (O(n) float operations), so it is not cached: a cache
-    would only get in torch.compile's way.
+    itself exceeds the double range. Cheap (O(n) float operations, each rounded once), so it is
+    not cached: a cache would only get in torch.compile's way.
     """
+    check_degree(n)
     a = k + 0.5
     c0 = math.prod(range(1, 2 * k, 2), start=1.0)
     c1 = c0 * 2.0 * a
-    steps = [(2.0 * (m + a - 1.0) / m, (m + 2.0 * a - 2.0) / m) for m in range(2, n - k + 1)]
-    return c0, c1, steps
+    steps = range(2, n - k + 1)
+    return (
+        c0,
+        c1,
+        [2.0 * (m + a - 1.0) / m for m in steps],
+        [(m + 2.0 * a - 2.0) / m for m in steps],
+    )
+
+
+#: log of the largest float64 (value_at_one's test allows lgamma's rounding a margin of 1)
+_LOG_MAX = math.log(sys.float_info.max)
+
+
+def _log_value_at_one(n: int, k: int) -> float:
+    """log P_n^{(k)}(1), to ~1e-12 relative (lgamma): to tell overflow without big integers."""
+    return math.lgamma(n + k + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - k * math.log(2.0)
 
 
 def value_at_one(n: int, k: int) -> float:
-    """P_n^{(k)}(1) = (n+k)! / (2^k k! (n-k)!), rounded once (inf past the double range)."""
+    """P_n^{(k)}(1) = (n+k)! / (2^k k! (n-k)!), rounded once (inf past the double range).
+
+    Exact integer arithmetic only where the value is finite (2k factors, k small then): no
+    factorial of n, so any n up to :data:`MAX_DEGREE` costs microseconds."""
     if k > n:
         return 0.0
-    exact = math.factorial(n + k) // (math.factorial(k) * math.factorial(n - k))  # an integer
+    if _log_value_at_one(n, k) > _LOG_MAX + 1.0:
+        return math.inf
+    exact = math.prod(range(n - k + 1, n + k + 1)) // math.factorial(k)  # (n+k)!/((n-k)! k!)
     try:
-        return exact / 2**k
+        return exact / 2**k  # int / int: correctly rounded
     except OverflowError:
         return math.inf
 
@@ -149,21 +190,38 @@ def _endpoint_series(xc: torch.Tensor, n: int, k: int, recurrence: torch.Tensor)
     return torch.where(t.abs() <= ENDPOINT_RADIUS / (n * n), series, recurrence)
 
 
+def _overflowed(value: torch.Tensor, xc: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """``value`` with the recurrence's overflow made +-inf.
+
+    Past the dtype's range the recurrence turns inf into NaN (inf - inf, from x = +-inf or a
+    finite x whose P_n^{(k)} overflows). For |x| >= 1 that NaN is an overflow: all roots lie in
+    (-1, 1) and the leading coefficient is positive, so the value there has the sign of
+    x^(n-k). One ``where``: out of place (vmap, tracing) and on devices always; eager CPU
+    blocks only when their sum is NaN (one reduction, no allocation, in the common case)."""
+    sign = torch.where(xc < 0, -math.inf, math.inf) if (n - k) % 2 else math.inf
+    return torch.where(value.isnan() & (xc.abs() >= 1), sign, value)
+
+
 def _evaluate(xc: torch.Tensor, n: int, k: int, *, in_place: bool) -> torch.Tensor:
     """P_n^{(k)} in xc's dtype, for n > k. ``in_place`` reuses two buffers (eager on plain
     tensors); otherwise every step is out of place (torch.compile fuses it into one loop; vmap
     needs out-of-place ops for its batching rules)."""
-    c0, c1, steps = recurrence_coefficients(n, k)
+    c0, c1, alphas, betas = recurrence_coefficients(n, k)
     p1 = xc * c1
     if in_place:
         p0 = torch.full_like(p1, c0)
-        for a_m, b_m in steps:
+        for a_m, b_m in zip(alphas, betas, strict=True):
             p0.mul_(-b_m).addcmul_(xc, p1, value=a_m)  # p_m = A x p_{m-1} - B p_{m-2}
             p0, p1 = p1, p0
+        # on the CPU only a block with a NaN somewhere (one pass, no allocation); elsewhere
+        # always (a test would wait for the device)
+        if not xc.is_cpu or math.isnan(p1.sum().item()):
+            p1 = _overflowed(p1, xc, n, k)
     else:
         p0 = c0
-        for a_m, b_m in steps:
+        for a_m, b_m in zip(alphas, betas, strict=True):
             p0, p1 = p1, a_m * xc * p1 - b_m * p0
+        p1 = _overflowed(p1, xc, n, k)
     if n >= ENDPOINT_MIN_DEGREE:
         p1 = _endpoint_series(xc, n, k, p1)
     return p1
@@ -206,16 +264,25 @@ def _monic_coefficients(n: int, k: int, dtype: torch.dtype) -> tuple[float, list
     2^26 of ``dtype``'s range: the q_m ~ P_m / scale would then be subnormal (float32 at
     n = 128: 18x slower, measured) or the scale would overflow. Callers keep the classic form.
     """
-    # exact rationals, each rounded once: beta_m = B_m / (A_m A_{m-1}) and the scale
-    # (2n)! / (2^n n! (n-k)!) (rounding the running products instead doubled the error, measured)
+    tiny = torch.finfo(dtype).tiny
+    # the scale, (2n)! / (2^n n! (n-k)!), must stay below 2^-26 / tiny: decided on its
+    # logarithm first, so that no large n builds a big integer or a list it would not use
+    log2_scale = (math.lgamma(2 * n + 1) - math.lgamma(n + 1) - math.lgamma(n - k + 1)) / math.log(
+        2.0
+    ) - n
+    if log2_scale > -26 - math.log2(tiny) + 1:
+        return None
+    scale_numerator = math.prod(range(n - k + 1, 2 * n + 1))  # (2n)! / (n-k)!
+    scale_denominator = 2**n * math.factorial(n)
+    if not scale_numerator * (1 << 26) < scale_denominator * round(1 / tiny):  # exact
+        return None
+    # exact rationals, each rounded once (int / int is): beta_m = B_m / (A_m A_{m-1}) and the
+    # scale (rounding the running products instead doubled the error, measured)
     betas = [
-        float(Fraction((m - 1) * (m + 2 * k - 1), (2 * m + 2 * k - 1) * (2 * m + 2 * k - 3)))
+        (m - 1) * (m + 2 * k - 1) / ((2 * m + 2 * k - 1) * (2 * m + 2 * k - 3))
         for m in range(2, n - k + 1)
     ]
-    scale = Fraction(math.factorial(2 * n), 2**n * math.factorial(n) * math.factorial(n - k))
-    if not scale * Fraction(torch.finfo(dtype).tiny) < Fraction(1, 2**26):  # exact
-        return None
-    return float(scale), betas
+    return scale_numerator / scale_denominator, betas
 
 
 def _fused(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
@@ -227,7 +294,7 @@ def _fused(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
     q0, q1 = 1.0, x
     for beta in betas:
         q0, q1 = q1, x * q1 - beta * q0
-    value = q1 * scale
+    value = _overflowed(q1 * scale, x, n, k)
     if n >= ENDPOINT_MIN_DEGREE:
         value = _endpoint_series(x, n, k, value)
     return value
@@ -286,6 +353,7 @@ def legendre_derivative(x: torch.Tensor, n: int, k: int = 0) -> torch.Tensor:
 def times_derivative(g: torch.Tensor | None, x: torch.Tensor, n: int, k: int) -> torch.Tensor:
     """``g * P_n^{(k)}(x)`` (or P_n^{(k)}(x) when ``g`` is None), eager, rounded once to
     ``x``'s dtype: the backward and jvp of the Functions when no graph is being built."""
+    check_degree(n)
     if k > n:
         out = torch.zeros_like(x)
         return out if g is None else out * g
