@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from legendre_verify.verification import strategies as lst
 from legendre_verify.verification.checks import CHECKS, Check, DtypeDraw, run_check
 from legendre_verify.verification.checks.base import NotApplicable
+from legendre_verify.verification.expectations import expect
 from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang
 from legendre_verify.verification.options import Options
 from legendre_verify.verification.oracles import MissingDerivative, OracleError
@@ -154,6 +155,8 @@ class Plan:
     groups: list[Group] = field(default_factory=list)
     #: the results of a whole run, kept for one check asked at a time (pytest items)
     outcome: Report | None = None
+    #: the checks each Hypothesis run served, in the order they ran (their statistics follow)
+    runs: list[frozenset[str]] = field(default_factory=list)
 
 
 def _check_examples(max_examples: Any, thorough: bool) -> int:
@@ -322,8 +325,15 @@ def failure_message(
     """What a failed check says: the bug class, what differed, the sample as it was before the
     call (``how`` it was found: shrunk or first), and a snippet that re-fails when run (it
     replays the check against the truth's recorded answers) and passes once fixed."""
-    with recording() as recorder, contextlib.suppress(Exception):
-        run_check(check, subject, sample.copy())  # what the truth answered, for the snippet
+    with recording() as recorder:
+        with contextlib.suppress(Exception):
+            run_check(check, subject, sample.copy())  # what the truth answered, for the snippet
+        # and what it answers to the usual questions at the sample, which the failing run may
+        # not have reached (it stopped where the Function raised), but a fixed Function will
+        for oracle in subject.truths:
+            for kind in ("outputs", "vjp", "jvp", "vhp"):
+                with contextlib.suppress(Exception):
+                    expect(subject, oracle, kind, sample)
     code, notes = snippet(subject, check.name, sample, recorder)
     indented = "\n".join("  " + line for line in code.splitlines())
     return (
@@ -376,7 +386,10 @@ def _explore_group(
             tally = tallies[check.name]
             if tally.failure or tally.hang or tally.missing:
                 continue
-            if tally.tried >= group.examples[check.name]:
+            # a check that takes fewer samples than its group draws takes them spread out
+            # (every stride-th draw): Hypothesis's first draws are its simplest (zeros)
+            stride = max(1, group.total // group.examples[check.name])
+            if drawn % stride or tally.tried >= group.examples[check.name]:
                 continue
             tally.tried += 1
             t0 = time.perf_counter()
@@ -402,6 +415,7 @@ def _explore_group(
             on_sample(CheckProgress(group.label, drawn, group.total, time.perf_counter() - started))
 
     seed = None if plan.seed is None else plan.seed + index
+    plan.runs.append(frozenset(c.name for c in group.checks))
     try:
         explore(
             group.strategy,
@@ -568,6 +582,7 @@ def _report_failures(
                 return bool(result)
 
             group = next(g for g in plan.groups if check in g.checks)
+            plan.runs.append(frozenset({name}))
             try:
                 shrunk = shrink(
                     group.strategy,

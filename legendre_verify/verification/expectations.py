@@ -106,8 +106,14 @@ def scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[
     Computed once per oracle, question and sample values (shared between checks); a replay
     (:mod:`~legendre_verify.verification.replay`) uses the scales verify recorded."""
     recorded = getattr(subject, "recorded_scales", None)
-    if recorded and (kind, digest(sample)) in recorded:
-        return recorded[(kind, digest(sample))]
+    if recorded:
+        if (kind, digest(sample)) in recorded:
+            return recorded[(kind, digest(sample))]
+        # a question the failing run never reached (it stopped at the Function's error): the
+        # largest scale recorded for it, a tolerance at least as wide as verify's
+        same = [v for (k, _), v in recorded.items() if k == kind]
+        if same:
+            return [max(column) for column in zip(*same, strict=False)]
     found = subject.cached(
         ("scales", id(oracle), kind, sample.fingerprint()),
         lambda: _scales(subject, oracle, kind, sample),
@@ -184,8 +190,9 @@ def answer(
 
 def _all_requiring_grad(kind: str, sample: Sample) -> Sample:
     """The sample with every input requiring grad, for a question whose answer for a subset is
-    the same answer with the others left out (a vjp): asked once for every subset."""
-    if kind == "vjp" and not all(sample.requires_grad):
+    the same answer (values, jvp) or it with the others left out (a vjp): asked once for every
+    subset. (A vhp is not: its contraction runs over the inputs that require grad.)"""
+    if kind != "vhp" and not all(sample.requires_grad):
         return replace(sample, requires_grad=(True,) * len(sample.requires_grad))
     return sample
 

@@ -37,13 +37,13 @@ def _profile_options(options: dict[str, Any]) -> dict[str, Any]:
     if "thorough" not in options and "derandomize" not in options:
         chosen["derandomize"] = active.derandomize
         if not active.derandomize:
-            # --hypothesis-seed repeats a run (with or without a database: as Hypothesis does
-            # for its own tests, a forced seed draws without replaying the database); else the
-            # database replays failing samples first
+            # a random run: failing samples saved in the profile's database are replayed first,
+            # and --hypothesis-seed fixes the draws after them (the same seed draws the same
+            # samples with or without a database)
+            if active.database is not None:
+                chosen.setdefault("database", active.database)
             if core.global_force_seed is not None:
                 chosen.setdefault("seed", int(core.global_force_seed))
-            elif active.database is not None:
-                chosen.setdefault("database", active.database)
     return chosen
 
 
@@ -99,6 +99,7 @@ def verification_tests(fn: Callable[..., Any], **options: Any) -> Callable[[str]
     test.__doc__ = f"verify({plan.subject.name}), one item per check."
     test._legendre_verify_check = True  # type: ignore[attr-defined]
     test._legendre_verify_left_out = left_out  # type: ignore[attr-defined]
+    test._legendre_verify_plan = plan  # type: ignore[attr-defined]
     test.place_as = place  # type: ignore[attr-defined]
     return test
 
@@ -111,23 +112,43 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Collect the statistics of the Hypothesis run inside a verification item the way
-    Hypothesis's plugin does for a ``@given`` test (it sees no ``@given`` on these items): its
-    ``pytest_runtest_makereport`` and ``pytest_terminal_summary`` then report them
-    (``--hypothesis-show-statistics``, JUnit XML properties, through pytest-xdist too)."""
-    if getattr(getattr(item, "obj", None), "_legendre_verify_check", False) is not True:
+    """Run a verification test's whole plan on its first item (its draws serve every check),
+    collecting the statistics of each Hypothesis run inside it the way Hypothesis's plugin does
+    for a ``@given`` test, and give every item those of the runs that served its check: its
+    group's exploration and its shrinking. Hypothesis's ``pytest_runtest_makereport`` and
+    ``pytest_terminal_summary`` then report them (``--hypothesis-show-statistics``, JUnit XML
+    properties, through pytest-xdist too). torch.compile's DEBUG trace is kept out of the
+    captured logs of a failure."""
+    obj = getattr(item, "obj", None)
+    plan = getattr(obj, "_legendre_verify_plan", None)
+    if getattr(obj, "_legendre_verify_check", False) is not True or plan is None:
         return (yield)
     from hypothesis.statistics import collector, describe_statistics
 
-    def note_statistics(stats: dict[str, Any]) -> None:
-        stats["nodeid"] = item.nodeid
-        item.hypothesis_statistics = describe_statistics(stats)  # type: ignore[attr-defined]
+    from legendre_verify.verification.driver import run_plan
 
     trace = logging.getLogger("torch.__trace")  # torch.compile's DEBUG trace: not the finding
     propagate, trace.propagate = trace.propagate, False
     try:
-        with collector.with_value(note_statistics):
-            return (yield)
+        if plan.outcome is None:
+            collected: list[dict[str, Any]] = []
+            with collector.with_value(collected.append):
+                plan.outcome = run_plan(plan)
+            plan.statistics = collected  # type: ignore[attr-defined]
+        check = item.callspec.params.get("check") if hasattr(item, "callspec") else None
+        mine = [
+            stats
+            for served, stats in zip(plan.runs, getattr(plan, "statistics", []), strict=False)
+            if check in served
+        ]
+        if mine:
+            for stats in mine:
+                stats["nodeid"] = item.nodeid
+            texts = [describe_statistics(stats) for stats in mine]
+            # one heading (the item's id) over the runs' phases
+            texts[1:] = [t.split("\n", 1)[1] if "\n" in t else t for t in texts[1:]]
+            item.hypothesis_statistics = "\n".join(texts)  # type: ignore[attr-defined]
+        return (yield)
     finally:
         trace.propagate = propagate
 
@@ -153,7 +174,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for check, reason in left_out.items():
             reasons.setdefault(check, set()).add(reason)
     total = sum(len(v) for v in NOT_APPLICABLE.values())
-    shown = "; ".join(f"{check} ({' / '.join(sorted(r))})" for check, r in sorted(reasons.items()))
+    shown = "; ".join(
+        f"{check} ({' / '.join(sorted(r.split(': ')[0] for r in why))})"
+        for check, why in sorted(reasons.items())
+    )
     terminalreporter.write_line(
         f"legendre-verify: {total} checks not applicable here were left out at collection "
         f"({len(NOT_APPLICABLE)} verification tests): {shown}"

@@ -221,6 +221,7 @@ def snippet(
         f"    oracle={oracle},",
         f"    truth={truth},",
         f"    scales={scales},",
+        f"    timeout={subject.timeout!r},",
         ")",
     ]
     return "\n".join(lines), notes

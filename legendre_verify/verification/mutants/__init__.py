@@ -21,7 +21,10 @@ def zoos() -> dict[str, list[Mutant]]:
     from legendre_verify.verification.mutants.elementwise import ELEMENTWISE_MUTANTS
     from legendre_verify.verification.mutants.general import GENERAL_MUTANTS
 
-    return {"elementwise": ELEMENTWISE_MUTANTS, "general": GENERAL_MUTANTS}
+    return {
+        "elementwise": ELEMENTWISE_MUTANTS,
+        "general": GENERAL_MUTANTS,
+    }
 
 
 def _example(mutant: Mutant, seed: int) -> tuple[Any, ...]:
