@@ -58,9 +58,11 @@ class Size:
     """A plain int argument equal to a named size of the signature (see :func:`size`)."""
 
     name: str
+    example: int | None = None
 
     def __repr__(self) -> str:
-        return f"size({self.name!r})"
+        extra = "" if self.example is None else f", example={self.example}"
+        return f"size({self.name!r}{extra})"
 
 
 def constant(tensor: torch.Tensor, dtype: torch.dtype | None = None) -> Constant:
@@ -100,11 +102,13 @@ def index(
 ) -> Index:
     """Mark an integer tensor argument whose values are drawn in ``[low, high)``.
 
-    Its shape is given by the ``signature`` (in argument order, among the floating tensors);
-    ``high`` and ``low`` are ints or names of signature sizes (``index(high="n")``: a valid
-    index into a dimension of size n). Draws include duplicates, sorted and unsorted
+    Its shape is given by the ``signature``, which lists the call's floating tensors and its
+    ``index()`` arguments in argument order (constants, sizes and plain values take no place
+    in it); ``high`` and ``low`` are ints or names of signature sizes (``index(high="n")``: a
+    valid index into a dimension of size n). Draws include duplicates, sorted and unsorted
     patterns, values missing from the range (empty segments) and both ends of the range,
-    because that is where scatter, gather and segment bugs live.
+    because that is where scatter, gather and segment bugs live. ``example``: the tensor the
+    example call uses (else one is made: ``arange`` over the range, repeated).
     """
     high, low = _bound(high, "high"), _bound(low, "low")
     if not isinstance(dtype, torch.dtype) or dtype.is_floating_point or dtype.is_complex:
@@ -118,8 +122,16 @@ def index(
     return Index(high, low, dtype, example)
 
 
-def size(name: str) -> Size:
-    """Mark a plain int argument as equal to the signature's size ``name`` for each sample."""
+def size(name: str, example: int | None = None) -> Size:
+    """Mark a plain int argument as equal to the signature's size ``name`` for each sample.
+
+    ``example``: its value in the example call, where no example tensor fixes it (by default
+    one more than the largest value of an ``index(high=name, example=...)``, else 3, or the
+    size's lower bound)."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"size() takes a signature size name such as 'm', got {name!r}")
-    return Size(name)
+    if example is not None and (
+        isinstance(example, bool) or not isinstance(example, int) or example < 0
+    ):
+        raise ValueError(f"size(example=) must be an int >= 0, got example={example!r}")
+    return Size(name, example)

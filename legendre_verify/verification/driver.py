@@ -397,6 +397,7 @@ def _explore_group(
                 failures = run_check(check, subject, sample.copy())  # the draw stays pristine
             except NotApplicable as reason:
                 tally.set_aside = str(reason)
+                tally.tried -= 1  # a sample it could not judge does not count: the next may
                 continue
             except MissingDerivative as error:
                 tally.missing = str(error)

@@ -47,6 +47,7 @@ from legendre_verify.verification.subject import Subject
 from legendre_verify.verification.tolerances import (
     VERIFY_FACTOR,
     eps,
+    ladder_scale,
     noise_scale,
     truth_tolerance,
     verify_tolerance,
@@ -122,6 +123,21 @@ def scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[
     return found
 
 
+def in_float32(s64: Sample) -> Sample:
+    """``s64`` with every floating tensor (inputs, constants, cotangents) in float32."""
+
+    def cast(v: Any) -> Any:
+        return v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+
+    return replace(
+        s64,
+        args=tuple(cast(a) for a in s64.args),
+        kwargs={k: cast(v) for k, v in s64.kwargs.items()},
+        grad_outputs=tuple(cast(g) for g in s64.grad_outputs),
+        tangents=tuple(cast(u) for u in s64.tangents),
+    )
+
+
 def _scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
     grid: list[float] | None = None
     if oracle.elementwise and subject.elementwise:
@@ -155,6 +171,9 @@ def _scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list
         return grid
     base = answer(subject, oracle, kind, s64)
     found = noise_scale(lambda fl: oracle.ask(kind, with_floats(s64, fl)), floats_of(s64), base)
+    if oracle.independent:  # a reference: the precision ladder too
+        lower = ladder_scale(lambda: oracle.ask(kind, in_float32(s64)), base)
+        found = [max(a, b) for a, b in zip(found, lower, strict=True)]
     if grid is not None:
         found = [max(a, b) for a, b in zip(grid, found, strict=True)]
     return found

@@ -87,6 +87,9 @@ class Oracle:
     exact: bool = False
     #: seconds one answer may take (None: no limit)
     timeout: float | None = None
+    #: the oracle is code of the user's other than the Function (a reference): its float32 run
+    #: measures the computation's rounding (the precision ladder of the tolerance model)
+    independent: bool = False
 
     def outputs(self, s: Sample) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
@@ -216,7 +219,9 @@ class AutogradOracle(Oracle):
         raise NotImplementedError
 
     def _run(self, s: Sample) -> tuple[tuple[torch.Tensor, ...], list[torch.Tensor]]:
-        leaves = [x.detach().double().requires_grad_(True) for x in s.inputs]
+        # the sample's own floating dtype (float64 for the truth; float32 when the precision
+        # ladder measures how rounding moves this computation)
+        leaves = [x.detach().clone().requires_grad_(True) for x in s.inputs]
         args = list(s.args)
         for i, leaf in zip(s.diff, leaves, strict=True):
             args[i] = leaf.clone()  # a forward that writes into its input may do so here
@@ -327,6 +332,7 @@ class ReferenceOracle(AutogradOracle):
     call signature and output structure, run in float64 on the CPU."""
 
     name = "reference"
+    independent = True
 
     def __init__(self, reference: Callable[..., Any], arity: int | None = None) -> None:
         self.reference = reference
@@ -641,13 +647,47 @@ def _ratio_to_float(numerator: int, denominator: int) -> float:
         return math.copysign(math.inf, numerator)
 
 
+#: the most bits an mpmath evaluation may take to decide which way a value near a tie between
+#: two float64 numbers rounds (beyond it, the value is taken to be the tie itself)
+_MAX_BITS = 1 << 14
+
+
+def _correctly_rounded(fn: Callable[..., Any], args: Sequence[float]) -> float:
+    """``fn(*args)`` rounded once to float64, in mpmath: at 53 + _GUARD_BITS bits, then twice as
+    many while the value lies within the working precision of a midpoint between two
+    float64 numbers (where a term too small for the precision may decide the rounding:
+    P3(x) = 2.5x^3 - 1.5x at x = 2.2e-185 needs ~1,200 bits), up to _MAX_BITS. The rounding
+    itself compares with the midpoint exactly (mpmath's own conversion can round twice for
+    subnormal results)."""
+    bits = 53 + _GUARD_BITS
+    while True:
+        with mpmath.workprec(bits):
+            value = mpmath.re(fn(*(mpmath.mpf(a) for a in args)))
+            guess = float(value)
+            if value == 0 or not math.isfinite(guess):
+                return guess
+            if mpmath.mpf(guess) <= value:
+                lo, hi = guess, math.nextafter(guess, math.inf)
+            else:
+                lo, hi = math.nextafter(guess, -math.inf), guess
+            if not math.isfinite(hi) or not math.isfinite(lo):
+                return guess
+            midpoint = (mpmath.mpf(lo) + mpmath.mpf(hi)) / 2
+            near_tie = abs(value - midpoint) <= abs(value) * mpmath.mpf(2) ** (20 - bits)
+            if not near_tie or bits >= _MAX_BITS:
+                if value < midpoint:
+                    return lo
+                if value > midpoint:
+                    return hi
+                return lo if math.frexp(lo)[0] * 2**53 % 2 == 0 else hi  # a tie: to even
+        bits *= 2
+
+
 def _mpmath_evaluator(fn: Callable[..., Any]) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
     def evaluate(points: Sequence[np.ndarray]) -> np.ndarray:
         out = np.empty(points[0].shape, dtype=np.float64)
-        with mpmath.workprec(53 + _GUARD_BITS):
-            for index in np.ndindex(out.shape):
-                args = [mpmath.mpf(float(p[index])) for p in points]
-                out[index] = float(mpmath.re(fn(*args)))
+        for index in np.ndindex(out.shape):
+            out[index] = _correctly_rounded(fn, [float(p[index]) for p in points])
         return out
 
     return evaluate

@@ -7,7 +7,9 @@ neighbouring floats, around the sample) and every tolerance scale used are kept.
 :func:`replay`, which runs the same check on the same sample against the recorded truth with
 the same tolerances: it raises (exit status 1 as a script) exactly when the Function still
 fails the check, and passes once it is fixed. It needs the Function and nothing else (not the
-oracle: a sympy expression or a lambda cannot be printed; its answers can).
+oracle: a sympy expression or a lambda cannot be printed; its answers can). Where the truth is
+the Function's own forward (the derived oracle) it is asked again, live: a fixed forward moves
+it.
 """
 
 from __future__ import annotations
@@ -179,7 +181,12 @@ def snippet(
     truth = "None"
     scales = "None"
     oracle = "None"
-    if recorder is not None and recorder.oracle is not None:
+    derived = (
+        recorder is not None and recorder.oracle is not None and recorder.oracle.name == "derived"
+    )
+    if derived:  # the Function's own forward: asked again live (a fixed forward moves it)
+        oracle = repr({"derived": True})
+    elif recorder is not None and recorder.oracle is not None:
         entries = [
             f"        ({kind!r}, {key!r}): {_tensors_source(value)},"
             for (kind, key), value in recorder.answers.items()
@@ -195,7 +202,7 @@ def snippet(
                 "derivative_error": o.derivative_error,
             }
         )
-    if recorder is not None and recorder.scales:
+    if recorder is not None and recorder.scales and not derived:
         scales = (
             "{\n"
             + "\n".join(f"        ({k!r}, {d!r}): {v!r}," for (k, d), v in recorder.scales.items())
@@ -295,7 +302,15 @@ def replay(
         loops=tuple(spec["loops"]),
     )
     oracles: list[Oracle] = []
-    if oracle is not None and truth is not None:
+    if oracle is not None and oracle.get("derived"):
+        from legendre_verify.verification.oracles import DerivedOracle
+        from legendre_verify.verification.subject import function_class
+
+        derived = DerivedOracle(function_class(fn))
+        derived.differentiable_outputs = tuple(spec["differentiable_outputs"])
+        derived.timeout = timeout
+        oracles.append(derived)
+    elif oracle is not None and truth is not None:
         oracles.append(
             RecordedOracle(
                 oracle["name"],

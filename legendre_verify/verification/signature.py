@@ -325,6 +325,13 @@ def describe_call(
                 f"signature={signature!r}: the index() argument at position {i} has loop "
                 "dimensions in its example; give index arguments their core shape only"
             )
+    for m in markers:  # a size given by size(example=), or implied by an index's example
+        if isinstance(m, Size) and m.example is not None:
+            sizes.setdefault(m.name, m.example)
+    for m in markers:
+        given = m.example if isinstance(m, Index) and isinstance(m.high, str) else None
+        if given is not None and given.numel():
+            sizes.setdefault(m.high, int(given.max()) + 1)
     for name in sig.names:
         sizes.setdefault(name, _default_size(sig, name))
     for m in markers:

@@ -37,8 +37,11 @@ from legendre_verify.verification.trust import assess_reference
 
 __all__ = ["COMPARE_MODES", "Capability", "Subject", "build_subject"]
 
-#: how an output may be compared (``compare={index: mode}``); a callable
-#: ``(got, expected, sample) -> list[str]`` is accepted too
+#: how an output may be compared (``compare={index: mode}``): ``close`` (floats within the
+#: tolerance, kinks and ties allowed for: the default for floating outputs), ``ties`` (indices:
+#: equal, or a tie within the tested dtype's rounding: the default for index outputs),
+#: ``exact`` (equal, no ties), ``ignore``; a callable ``(got, expected, sample) -> list of
+#: failure strings`` is accepted too (``expected`` from the truth, float64 on the CPU)
 COMPARE_MODES = ("close", "exact", "ties", "ignore")
 
 
@@ -310,8 +313,10 @@ def _example_spec(
     kwargs: Any,
     signature: str | None,
     batch: bool,
-) -> tuple[CallSpec, tuple[torch.Tensor, ...], bool]:
-    """Validate ``example``/``kwargs``/``signature`` and probe the outputs' structure."""
+) -> tuple[CallSpec, tuple[torch.Tensor, ...], bool, ValueError | None]:
+    """Validate ``example``/``kwargs``/``signature`` and probe the outputs' structure (and a
+    disagreement between the signature's output shapes and fn's, for the caller to judge)."""
+    mismatch: ValueError | None = None
     if not isinstance(example, tuple):
         raise TypeError(
             "example must be a tuple of one call's positional arguments, e.g. "
@@ -351,7 +356,9 @@ def _example_spec(
     else:
         expected = [sig.shape(core, spec.example_sizes, spec.example_loop) for core in sig.outputs]
         if list(out_shapes) != expected:
-            raise ValueError(
+            # the caller's mistake, unless an independent truth agrees with the signature
+            # (then it is the Function's: checked once the reference is known)
+            mismatch = ValueError(
                 f"signature={signature!r} gives output shapes {expected} for the example, but "
                 f"fn returns {list(out_shapes)}"
             )
@@ -366,7 +373,7 @@ def _example_spec(
         ),
         output_dtypes=tuple(None if o.is_floating_point() else o.dtype for o in outs),
     )
-    return spec, outs, dirty
+    return spec, outs, dirty, mismatch
 
 
 def _elementwise_example(example: Any, kwargs: Any) -> bool:
@@ -629,6 +636,7 @@ def _build_subject(
     cls = function_class(fn)
     outs: tuple[torch.Tensor, ...] = ()
     dirty = False
+    mismatch: ValueError | None = None
     if symbolic is not None and signature is None and _elementwise_example(example, kwargs):
         # an example of tensors of one shape with a sympy truth: the elementwise form
         arity, example = len(example), None
@@ -644,7 +652,7 @@ def _build_subject(
     else:
         if arity is not None:
             raise TypeError("arity= is for the elementwise form; with example= leave it out")
-        spec, outs, dirty = _example_spec(fn, example, kwargs, signature, batch)
+        spec, outs, dirty, mismatch = _example_spec(fn, example, kwargs, signature, batch)
         if symbolic is not None:
             raise TypeError(
                 "symbolic= describes elementwise Functions (verify(fn, symbolic=...) without "
@@ -681,6 +689,12 @@ def _build_subject(
                 ) from error
         else:
             truth_outs = _check_reference_structure(oracle, spec, outs, "reference")
+            if mismatch is not None:
+                sizes, loop = spec.example_sizes, spec.example_loop
+                promised = [spec.signature.shape(c, sizes, loop) for c in spec.signature.outputs]
+                if [tuple(o.shape) for o in truth_outs] != promised:
+                    raise mismatch
+                mismatch = None  # the reference agrees with the signature: fn's own finding
             # the truth says which outputs are differentiable and which are indices
             spec = replace(
                 spec,
@@ -702,6 +716,8 @@ def _build_subject(
             )
     elif reference_error is not None:
         raise TypeError("reference_error= qualifies a reference=; there is none")
+    if mismatch is not None:
+        raise mismatch
     if not oracles and derived is not False:
         reason = None
         if cls is None:
@@ -738,7 +754,24 @@ def _build_subject(
             )
         if not callable(mode) and mode not in COMPARE_MODES:
             raise ValueError(
-                f"compare[{k}] must be one of {COMPARE_MODES} or a callable, got {mode!r}"
+                f"compare[{k}] must be one of {COMPARE_MODES} or a callable "
+                f"(got, expected, sample) -> list of failure strings, got {mode!r}"
+            )
+        if callable(mode):
+            try:
+                inspect.signature(mode).bind(None, None, None)
+            except TypeError as error:
+                raise ValueError(
+                    f"compare[{k}] is a callable, so it must take (got, expected, sample) and "
+                    f"return a list of failure strings: {error}"
+                ) from error
+            except ValueError:  # a builtin without a signature: trusted
+                pass
+        floating = spec.output_dtypes[k] is None if spec.output_dtypes else True
+        if mode == "ties" and floating:
+            raise ValueError(
+                f"compare[{k}]='ties' is for index outputs, and output {k} is floating: its "
+                "ties and kinks are handled by the default 'close'"
             )
     found, probed, probe_notes = _probe_capabilities(fn, spec, dirty, (lo, hi))
     reasons.update(probed)

@@ -23,6 +23,7 @@ __all__ = [
     "PERTURBATION",
     "VERIFY_FACTOR",
     "eps",
+    "ladder_scale",
     "noise_scale",
     "perturbation_scale",
     "rounding_scale",
@@ -326,3 +327,31 @@ def noise_scale(
             moved_by = (q.detach().double() - b.detach().double()) / ROUNDING_PERTURBATION
             noise[k] = max(noise[k], _max_abs(moved_by))
     return [s + n for s, n in zip(scales, noise, strict=True)]
+
+
+def ladder_scale(
+    quantity: Callable[[], Sequence[torch.Tensor | None]],
+    base: Sequence[torch.Tensor | None],
+) -> list[float]:
+    """How far float32 arithmetic moves each tensor ``quantity()`` returns (the same
+    computation with every floating tensor in float32) from ``base`` (float64), per unit of
+    float32's eps: max |Q32 - Q64| / eps(float32), over the elements where both are finite.
+
+    The precision ladder sees rounding inside fused operations that no perturbation of their
+    results can (``F.gelu``'s backward cancels ``1 + tanh`` inside one kernel): their float32
+    kernels round as the Function's own computation does. Used for a reference only (the
+    Function's own code, or its forward, would measure its own bugs as noise). 0 where the
+    float32 run fails."""
+    try:
+        lower = quantity()
+    except Exception:  # a reference that insists on float64: nothing measured
+        return [0.0] * len(base)
+    found = []
+    for q, b in zip(lower, base, strict=False):
+        if q is None or b is None or q.shape != b.shape or not q.is_floating_point():
+            found.append(0.0)
+            continue
+        q, b = q.detach().double().cpu(), b.detach().double().cpu()
+        both = q.isfinite() & b.isfinite()
+        found.append(_max_abs(torch.where(both, q - b, 0.0)) / eps(torch.float32))
+    return found + [0.0] * (len(base) - len(found))

@@ -1,16 +1,54 @@
 """Running the reproduce snippet a failing verify() prints, as a user would: as a script, in a
-fresh process (forked from the test's, which has torch imported already: a new interpreter per
-snippet would cost seconds each)."""
+fresh process. A new interpreter per snippet would cost seconds (torch's import), and forking
+the test's own process can deadlock (its torch thread pools have run), so a small server
+process is started once per test process: it imports torch and never runs a torch operation
+itself, and forks a child per snippet (a fresh process with torch imported)."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import runpy
+import atexit
+import subprocess
 import sys
 from pathlib import Path
 
 from legendre_verify import Report
+
+_SERVER = r"""
+import os, runpy, sys
+sys.path[:0] = sys.argv[1:]
+import torch  # noqa: F401 - imported once; never used here, so forking is safe
+import legendre_verify.verification.replay  # noqa: F401
+for line in sys.stdin:
+    path = line.strip()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+_server: subprocess.Popen | None = None
+
+
+def _start() -> subprocess.Popen:
+    global _server
+    if _server is None or _server.poll() is not None:
+        here = str(Path(__file__).resolve().parent)
+        _server = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, here, *sys.path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        atexit.register(_server.kill)
+    return _server
 
 
 def snippet_of(report: Report) -> str:
@@ -20,26 +58,14 @@ def snippet_of(report: Report) -> str:
     return "\n".join(line[2:] for line in code.splitlines())
 
 
-def _run(path: str) -> None:
-    with open(os.devnull, "w") as quiet:
-        os.dup2(quiet.fileno(), 1)
-        os.dup2(quiet.fileno(), 2)
-    runpy.run_path(path, run_name="__main__")
-
-
 def exit_status(code: str, path: Path) -> int:
-    """The exit status of ``code`` run as a script in a fresh (forked) process."""
+    """The exit status of ``code`` run as a script in a fresh process."""
     path.write_text(code)
-    process = multiprocessing.get_context("fork").Process(target=_run, args=(str(path),))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    process.start()
-    process.join(120)
-    if process.is_alive():  # pragma: no cover - a snippet that hangs
-        process.kill()
-        process.join()
-        return -9
-    return process.exitcode
+    server = _start()
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(f"{path}\n")
+    server.stdin.flush()
+    return int(server.stdout.readline())
 
 
 def fixed(code: str, mutant: object) -> str:

@@ -20,10 +20,12 @@ def zoos() -> dict[str, list[Mutant]]:
     """Every zoo by name (imported on first use)."""
     from legendre_verify.verification.mutants.elementwise import ELEMENTWISE_MUTANTS
     from legendre_verify.verification.mutants.general import GENERAL_MUTANTS
+    from legendre_verify.verification.mutants.public import PUBLIC_MUTANTS
 
     return {
         "elementwise": ELEMENTWISE_MUTANTS,
         "general": GENERAL_MUTANTS,
+        "public": PUBLIC_MUTANTS,
     }
 
 
