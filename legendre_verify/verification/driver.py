@@ -320,19 +320,26 @@ def make_plan(fn: Callable[..., Any], options: Options | None = None, **keywords
 
 
 def failure_message(
-    subject: Subject, check: Check, sample: Sample, failures: list[str], *, how: str
+    subject: Subject,
+    check: Check,
+    sample: Sample,
+    failures: list[str],
+    *,
+    how: str,
+    rerun: bool = True,
 ) -> str:
     """What a failed check says: the bug class, what differed, the sample as it was before the
     call (``how`` it was found: shrunk or first), and a snippet that re-fails when run (it
     replays the check against the truth's recorded answers) and passes once fixed."""
     with recording() as recorder:
-        with contextlib.suppress(Exception):
-            run_check(check, subject, sample.copy())  # what the truth answered, for the snippet
+        if rerun:  # (not for a hang: it would take the time limit again)
+            with contextlib.suppress(Exception, Hang):
+                run_check(check, subject, sample.copy())  # what the truth answered: the snippet's
         # and what it answers to the usual questions at the sample, which the failing run may
         # not have reached (it stopped where the Function raised), but a fixed Function will
         for oracle in subject.truths:
-            for kind in ("outputs", "vjp", "jvp", "vhp"):
-                with contextlib.suppress(Exception):
+            for kind in check.asks:
+                with contextlib.suppress(Exception, Hang):
                     expect(subject, oracle, kind, sample)
     code, notes = snippet(subject, check.name, sample, recorder)
     indented = "\n".join("  " + line for line in code.splitlines())
@@ -548,7 +555,12 @@ def _report_failures(
             sample, hang = tally.hang
             failures = [f"{hang}: no result"]
             details = failure_message(
-                subject, check, sample, failures, how="the sample it hung on (not shrunk)"
+                subject,
+                check,
+                sample,
+                failures,
+                how="the sample it hung on (not shrunk)",
+                rerun=False,
             )
             causes.setdefault("the Function hangs", name)
             emit(

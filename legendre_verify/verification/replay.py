@@ -117,7 +117,11 @@ class RecordedOracle(Oracle):
         return self.recorded[key]
 
     def expect(self, kind: str, s: Sample) -> Any:
-        return self.ask(f"kinks:{kind}", s)
+        key = (f"kinks:{kind}", digest(s))
+        if key in self.recorded:
+            return self.recorded[key]
+        values = self.ask(kind, s)  # no kink was recorded here: no slack
+        return values, tuple(None for _ in values)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,16 +28,30 @@ def _values(t: torch.Tensor) -> list | float | int | bool:
     return t.detach().cpu().tolist()
 
 
+def _literal(values: Any) -> str:
+    """A nested list of numbers as Python source (NaN and infinities spelled so they run)."""
+    if isinstance(values, list):
+        return "[" + ", ".join(_literal(v) for v in values) + "]"
+    if isinstance(values, float) and not math.isfinite(values):
+        if math.isnan(values):
+            return "float('nan')"
+        return "float('inf')" if values > 0 else "-float('inf')"
+    return repr(values)
+
+
 def tensor_source(t: torch.Tensor) -> str:
     """Python that rebuilds ``t`` with the same values, dtype, device and strides."""
-    args = f"dtype={t.dtype}, device={str(t.device)!r}"
+    args = f"dtype={t.dtype}" + ("" if t.device.type == "cpu" else f", device={str(t.device)!r}")
     if _layout(t) == "expanded":
         base = t[tuple(slice(0, 1) if s == 0 else slice(None) for s in t.stride())]
         base = base.clone(memory_format=torch.contiguous_format)
         return f"{tensor_source(base)}.expand({tuple(t.shape)})"
-    flat = t.detach().cpu().contiguous().reshape(-1)
-    values = flat.double().tolist() if t.is_floating_point() else flat.tolist()
-    dense = f"torch.tensor({values!r}, {args}).reshape({tuple(t.shape)})"
+    host = t.detach().cpu()
+    values = host.double().tolist() if t.is_floating_point() else host.tolist()
+    if t.numel() == 0:  # a nested list cannot say (0, 3): the shape is spelled out
+        dense = f"torch.tensor([], {args}).reshape({tuple(t.shape)})"
+    else:
+        dense = f"torch.tensor({_literal(values)}, {args})"
     if t.numel() == 0 or t.is_contiguous():
         return dense
     # the same strides: a buffer large enough, with the values copied into a strided view

@@ -55,7 +55,8 @@ class Check:
     ``layouts``: non-contiguous tensors drawn; ``small``: sizes 1-3 and values kept inside the
     domain by a margin (finite differences); ``edges_only``: calls made of the domain's edge
     values; ``cost``: examples are
-    max_examples / cost; ``needs``: capabilities without which the check is skipped.
+    max_examples / cost; ``needs``: capabilities without which the check is skipped; ``asks``:
+    the questions (``outputs``, ``vjp``, ``jvp``, ``vhp``) it may put to the truth.
     """
 
     name: str
@@ -67,6 +68,8 @@ class Check:
     cost: float = 1.0
     needs: frozenset[Capability] = frozenset()
     default: bool = True
+    #: the questions it may put to the truth (what a failure's snippet records beforehand)
+    asks: tuple[str, ...] = ("outputs", "vjp")
 
     @property
     def doc(self) -> str:

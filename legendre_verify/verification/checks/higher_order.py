@@ -25,7 +25,7 @@ from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Capability, Subject
 
 
-@register(needs=[Capability.TRUTH, Capability.DOUBLE_BACKWARD])
+@register(needs=[Capability.TRUTH, Capability.DOUBLE_BACKWARD], asks=("vhp",))
 def second_order(subject: Subject, sample: Sample) -> Failures:
     """Double backward with random grad_outputs and directions equals the oracle's second
     derivatives (catches backwards built from non-differentiable or wrong operations, second
@@ -87,7 +87,7 @@ def _jvp(subject: Subject, sample: Sample) -> tuple[tuple, tuple]:
     return tuple(values), tuple(tangents)
 
 
-@register(needs=[Capability.TRUTH, Capability.FORWARD_AD])
+@register(needs=[Capability.TRUTH, Capability.FORWARD_AD], asks=("outputs", "jvp"))
 def forward_ad(subject: Subject, sample: Sample) -> Failures:
     """Forward-mode AD (the Function's jvp) equals the oracle's directional derivative
     (catches a wrong or missing jvp, which reverse-mode tests never run)."""
@@ -118,7 +118,7 @@ def forward_ad(subject: Subject, sample: Sample) -> Failures:
     return failures
 
 
-@register(needs=[Capability.FORWARD_AD])
+@register(needs=[Capability.FORWARD_AD], asks=("vjp", "jvp"))
 def transposition(subject: Subject, sample: Sample) -> Failures:
     """Forward and reverse mode agree by the transposition identity <u, J^T v> = <J u, v>, with
     no oracle needed (catches a jvp or a backward that is wrong while the other is right)."""

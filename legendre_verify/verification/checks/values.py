@@ -56,7 +56,7 @@ def meta(subject: Subject, sample: Sample) -> Failures:
     return failures
 
 
-@register(needs=[Capability.TRUTH])
+@register(needs=[Capability.TRUTH], asks=("outputs",))
 def values(subject: Subject, sample: Sample) -> Failures:
     """Forward values equal the oracle's in float64 (catches wrong formulas, forwards off by a
     constant that finite differences cannot see, NaN at edge values, wrong index outputs)."""
