@@ -766,7 +766,12 @@ def verify_with(
     raise_on_failure: bool = True,
 ) -> Report:
     """:func:`verify` with its options already grouped."""
-    plan = make_plan(fn, options)
+    try:
+        plan = make_plan(fn, options)
+    except VerificationError as error:  # the Function hung on the example while probed
+        if raise_on_failure:
+            raise
+        return error.report
     report = run_plan(plan, progress=progress, on_sample=on_sample)
     if not report.passed and raise_on_failure:
         raise VerificationError(report.failure_text(), report)

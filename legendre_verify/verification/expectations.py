@@ -46,6 +46,7 @@ from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Subject
 from legendre_verify.verification.tolerances import (
     VERIFY_FACTOR,
+    RoundingNoise,
     eps,
     ladder_scale,
     noise_scale,
@@ -262,7 +263,9 @@ def alternatives(
 ) -> list[tuple[torch.Tensor | None, ...]]:
     """The truth's answers at the sample's differentiable inputs moved at random within the
     tested dtype's rounding (each input by ``VERIFY_FACTOR * eps(dtype)`` times its largest
-    element, or the domain's size where it is all zero): the other right answers where the
+    element, or the domain's size where it is all zero), with every step of the truth's own
+    computation rounded likewise (:class:`RoundingNoise` of that size: two distances the
+    dtype cannot tell apart may come out either way): the other right answers where the
     sample sits on a tie or a kink. Answers the truth cannot give there are left out."""
     s64 = as_float64(sample)
     lo, hi = subject.domain
@@ -281,8 +284,9 @@ def alternatives(
                 direction = torch.rand(x.shape, generator=generator, dtype=torch.float64) * 2 - 1
             moved.append(x + step * scale * direction)
         around = s64.with_inputs(moved)
-        try:
-            found.append(oracle.ask(kind, around))
+        try:  # the truth's own steps rounded as the tested dtype would round them, too
+            with RoundingNoise(draw, size=step):
+                found.append(oracle.ask(kind, around))
         except OracleError:
             continue
         if _jumps(found[-1], centre):  # a replay needs only the answers that differ

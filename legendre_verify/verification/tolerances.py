@@ -212,15 +212,18 @@ def _accumulated(name: str, args: Sequence, kwargs: dict) -> torch.Tensor | None
 
 
 class RoundingNoise(TorchDispatchMode):
-    """A context in which every floating operation's result is moved by a random
-    ``±ROUNDING_PERTURBATION`` times its magnitude (the result's, or for a sum or a matrix
-    product the sum of its terms' magnitudes): a first-order model of rounding at every step,
-    run in float64 on the very computation (the truth's, or the Function's own). Results that
-    are exact (views, copies, selections, factories) are left alone."""
+    """A context in which every floating operation's result is moved by a random ``±size``
+    (default ``ROUNDING_PERTURBATION``) times its magnitude (the result's, or for a sum or a
+    matrix product the sum of its terms' magnitudes): a model of rounding at every step, run
+    in float64 on the very computation (the truth's, or the Function's own). Results that are
+    exact (views, copies, selections, factories) are left alone. With ``size`` a tested
+    dtype's rounding, the truth computes what that dtype's arithmetic could (which of two
+    nearly equal distances is the smaller, say)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, size: float = ROUNDING_PERTURBATION) -> None:
         super().__init__()
         self.generator = torch.Generator().manual_seed(seed)
+        self.size = size
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
@@ -257,7 +260,7 @@ class RoundingNoise(TorchDispatchMode):
         if size is None or size.shape != out.shape:
             size = out.detach().abs()
         signs = torch.randint(0, 2, out.shape, generator=self.generator) * 2 - 1
-        noise = ROUNDING_PERTURBATION * size.detach().nan_to_num(0.0, 0.0, 0.0)
+        noise = self.size * size.detach().nan_to_num(0.0, 0.0, 0.0)
         noise = noise * signs.to(out.device, out.dtype)
         return out.add_(noise) if inplace else out + noise
 

@@ -5,6 +5,7 @@ the baseline (plain ``gradcheck`` + ``gradgradcheck`` on the example) on each.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,10 @@ import torch
 
 from legendre_verify.verification.mutants.base import Mutant
 
-__all__ = ["Mutant", "MutantResult", "kill_rates", "plain_gradcheck_kills", "zoos"]
+__all__ = ["ZOOS", "Mutant", "MutantResult", "kill_rates", "plain_gradcheck_kills", "zoos"]
+
+#: the zoos' names (each imported on first use by :func:`zoos`)
+ZOOS = ("elementwise", "general", "public")
 
 
 def zoos() -> dict[str, list[Mutant]]:
@@ -85,6 +89,8 @@ class MutantResult:
     mutant: Mutant
     killed_by: str | None
     baseline: bool
+    #: seconds verify() took on it
+    seconds: float = 0.0
 
 
 def kill_rates(
@@ -103,6 +109,7 @@ def kill_rates(
     results = []
     for zoo in chosen:
         for mutant in all_zoos[zoo]:
+            started = time.perf_counter()
             report = verify(
                 mutant.fn,
                 **mutant.verify_kwargs(),
@@ -115,6 +122,7 @@ def kill_rates(
                 mutant,
                 report.failures[0].name if report.failures else None,
                 plain_gradcheck_kills(mutant),
+                time.perf_counter() - started,
             )
             results.append(result)
             if progress is not None:
