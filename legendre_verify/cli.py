@@ -317,7 +317,6 @@ def _check(args: argparse.Namespace) -> int:
     from legendre_verify.verification.driver import verify
     from legendre_verify.verification.limits import DEFAULT_TIMEOUT
     from legendre_verify.verification.oracles import OracleError
-    from legendre_verify.verification.report import VerificationError
 
     display = None if args.quiet else _CheckDisplay(sys.stdout, sys.stderr)
     backstop = _Backstop(options.get("timeout", DEFAULT_TIMEOUT))
@@ -362,10 +361,6 @@ def _check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    except VerificationError as error:  # the Function hung while verify probed it
-        print(f"\n{error}", file=sys.stderr, flush=True)
-        print(f"{error.report.subject}: FAILED (hangs on the example)")
-        return 1
     except (TypeError, ValueError) as error:
         if started:  # not the call's description: the verifier's own failure
             return _internal_error(prog, error)
@@ -472,7 +467,7 @@ def _mutants(args: argparse.Namespace) -> int:
 
     def show(r: Any) -> None:
         by = f"killed by {r.killed_by}" if r.killed_by else "SURVIVED"
-        plain = "killed" if r.baseline else "missed"
+        plain = {True: "killed", False: "missed", None: "hangs"}[r.baseline]
         print(
             f"{r.zoo:<11}  {r.mutant.name:<34}  {by:<34}  {plain:<23}  {r.mutant.bug}", flush=True
         )
@@ -482,7 +477,7 @@ def _mutants(args: argparse.Namespace) -> int:
     for zoo in dict.fromkeys(r.zoo for r in results):
         rows = [r for r in results if r.zoo == zoo]
         killed = sum(r.killed_by is not None for r in rows)
-        plain = sum(r.baseline for r in rows)
+        plain = sum(r.baseline is True for r in rows)
         total = len(rows)
         print(
             f"kill rate ({zoo}): verify() {killed}/{total} ({100 * killed / total:.0f}%), "

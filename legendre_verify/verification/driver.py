@@ -30,6 +30,7 @@ from legendre_verify.verification.checks import CHECKS, Check, DtypeDraw, run_ch
 from legendre_verify.verification.checks.base import NotApplicable
 from legendre_verify.verification.expectations import expect
 from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang
+from legendre_verify.verification.narrowing import one_element
 from legendre_verify.verification.options import Options
 from legendre_verify.verification.oracles import MissingDerivative, OracleError
 from legendre_verify.verification.replay import recording, snippet
@@ -40,7 +41,7 @@ from legendre_verify.verification.report import (
     VerificationError,
 )
 from legendre_verify.verification.samples import Sample
-from legendre_verify.verification.search import Choices, explore, shrink
+from legendre_verify.verification.search import Choices, explore, remember, shrink
 from legendre_verify.verification.subject import Capability, Subject, build_subject
 
 __all__ = ["DEFAULT_MAX_EXAMPLES", "Plan", "make_plan", "run_plan", "run_planned_check", "verify"]
@@ -375,6 +376,28 @@ class _Abort(BaseException):
         self.error, self.sample = error, sample
 
 
+def _trivial(sample: Sample) -> bool:
+    """A sample that judges little: an empty differentiable input, or all of them zero."""
+    xs = [x for x in sample.inputs if isinstance(x, torch.Tensor)]
+    return any(x.numel() == 0 for x in xs) or all(not bool(x.any()) for x in xs)
+
+
+def _takes(group: Group, name: str, tried: int, drawn: int, sample: Sample) -> bool:
+    """Does check ``name``, having tried ``tried`` samples, take the group's ``drawn``-th?
+    A check that takes fewer samples than its group draws takes them spread out (one per
+    stride of draws; Hypothesis's first draws are its simplest), each at the first draw of its
+    stride that is not trivial (empty or all zero), unless too few draws are left to wait."""
+    wanted = group.examples[name]
+    if tried >= wanted:
+        return False
+    if wanted >= group.total:
+        return True
+    stride = group.total / wanted
+    if drawn < stride * tried + 1:  # this stride's sample is taken already
+        return False
+    return not _trivial(sample) or group.total - drawn < wanted - tried
+
+
 def _explore_group(
     plan: Plan,
     group: Group,
@@ -393,10 +416,7 @@ def _explore_group(
             tally = tallies[check.name]
             if tally.failure or tally.hang or tally.missing:
                 continue
-            # a check that takes fewer samples than its group draws takes them spread out
-            # (every stride-th draw): Hypothesis's first draws are its simplest (zeros)
-            stride = max(1, group.total // group.examples[check.name])
-            if drawn % stride or tally.tried >= group.examples[check.name]:
+            if not _takes(group, check.name, tally.tried, drawn, sample):
                 continue
             tally.tried += 1
             t0 = time.perf_counter()
@@ -595,16 +615,26 @@ def _report_failures(
                 return bool(result)
 
             group = next(g for g in plan.groups if check in g.checks)
-            plan.runs.append(frozenset({name}))
+            narrowed = None
+            if subject.spec.elementwise:
+                try:
+                    narrowed = one_element(sample, fails)
+                except Hang:
+                    narrowed = None
             try:
-                shrunk = shrink(
-                    group.strategy,
-                    choices,
-                    fails,
-                    seconds=seconds,
-                    database=plan.database,
-                    key=_database_key(plan, group),
-                )
+                if narrowed is not None:  # one element: nothing smaller for Hypothesis to find
+                    remember(plan.database, _database_key(plan, group), choices)
+                    shrunk = (narrowed, True)
+                else:
+                    plan.runs.append(frozenset({name}))  # (its Hypothesis statistics follow)
+                    shrunk = shrink(
+                        group.strategy,
+                        choices,
+                        fails,
+                        seconds=seconds,
+                        database=plan.database,
+                        key=_database_key(plan, group),
+                    )
             except Hang as hang:
                 shrunk = None
                 failures = [f"{hang} while shrinking: no result"]
@@ -617,7 +647,9 @@ def _report_failures(
                 sample, smaller = shrunk
                 failures = found[0] if found else failures
                 how = (
-                    "minimal failing sample (shrunk by Hypothesis)"
+                    "minimal failing sample (one failing element of the first failing draw, by bisection)"
+                    if narrowed is not None
+                    else "minimal failing sample (shrunk by Hypothesis)"
                     if smaller
                     else "failing sample (Hypothesis found nothing smaller)"
                 )

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
@@ -88,14 +87,20 @@ def explore(
         visit(sample, tuple(current_build_context().data.choices))
 
     draw._hypothesis_internal_database_key = key  # type: ignore[attr-defined]
-    if seed is not None:
-        draw = hypothesis_seed(seed)(draw)
+    if seed is not None:  # what @seed sets, without the database=None @seed adds: a seeded
+        # random run still replays the database's failing draws first
+        draw._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
     with _without_local_constants():
         draw()
 
 
 class _StillFails(AssertionError):
     """Raised inside :func:`shrink`'s test when a candidate still fails."""
+
+
+class _OutOfTime(BaseException):
+    """Leaves Hypothesis's shrinker at once when the shrinking time is spent (a
+    BaseException: Hypothesis lets it through, as it does KeyboardInterrupt)."""
 
 
 def shrink(
@@ -132,9 +137,8 @@ def shrink(
     def replay(sample: Any) -> None:
         nonlocal calls
         current = tuple(current_build_context().data.choices)
-        out_of_time = time.monotonic() - started > seconds
-        if out_of_time and current != best[0]:
-            return  # no further shrinking: only the best draw so far still counts as failing
+        if time.monotonic() - started > seconds and current != best[0]:
+            raise _OutOfTime  # the best draw so far stands: no candidate is drawn in vain
         calls += 1
         if fails(sample):
             best[0] = current
@@ -142,10 +146,13 @@ def shrink(
             raise _StillFails
 
     replay._hypothesis_internal_database_key = own_key  # type: ignore[attr-defined]
+    # the shrinker's own random choices fixed: the same failure shrinks the same way each run
+    # (what @seed sets, without the database=None that @seed adds)
+    replay._hypothesis_internal_use_seed = 0  # type: ignore[attr-defined]
     try:
         with _without_local_constants():
             replay()
-    except _StillFails:
+    except (_StillFails, _OutOfTime):
         pass
     except (Flaky, FlakyFailure):
         return None if not minimal else (minimal[0], best[0] != choices)
@@ -154,3 +161,10 @@ def shrink(
     if database is not None:
         database.save(key, choices_to_bytes(best[0]))
     return minimal[0], best[0] != choices
+
+
+def remember(database: Any, key: bytes, choices: Choices) -> None:
+    """Keep the failing draw ``choices`` under ``key`` in ``database`` (if any): the next
+    random run replays it first."""
+    if database is not None:
+        database.save(key, choices_to_bytes(choices))

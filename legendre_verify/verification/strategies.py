@@ -41,6 +41,9 @@ __all__ = [
     "with_layout",
 ]
 
+#: one call in this many is drawn empty (a size or a loop dimension 0)
+EMPTY_ODDS = 8
+
 #: every real floating dtype, lowest precision first
 FLOAT_DTYPES: tuple[torch.dtype, ...] = (
     torch.float16,
@@ -381,8 +384,8 @@ def calls(
     requires_grad: tuple[bool, ...] | st.SearchStrategy[tuple[bool, ...]] | None = None,
 ) -> Sample:
     """A :class:`~legendre_verify.verification.samples.Sample` of a call described by ``spec``:
-    named sizes drawn within their bounds (0 and 1 included unless bounded; ``small``: 1 to 3,
-    for finite differences), loop dimensions where the signature or the example has them
+    named sizes drawn within their bounds (1 included unless bounded, and one
+    call in :data:`EMPTY_ODDS` empty; ``small``: 1 to 3, for finite differences), loop dimensions where the signature or the example has them
     (broadcast between arguments), floating tensors with values in ``domain`` (each its own
     ``layout`` draw), ``index()`` arguments drawn in their range, constants cast to the
     sample's dtype and device, strategies in the example drawn, other arguments as given, and
@@ -393,21 +396,42 @@ def calls(
     dtype = _value_or_draw(draw, dtype, "dtype")
     device = torch.device(_value_or_draw(draw, device, "device"))
     signature = spec.signature
+    ranges = {name: _size_range(signature.bound(name), small) for name in signature.names}
+    has_loop = bool(signature.loop or any(spec.loops))
+    # an empty call (one size, or one loop dimension, 0) is drawn on purpose, about one call
+    # in EMPTY_ODDS, not as a side effect of each size's range: with three sizes in 0..4
+    # half the calls were empty, and a short run judged little but empty tensors
+    emptiable = [name for name, (lo, hi) in ranges.items() if lo == 0 <= hi]
+    empty: str | None = None
+    if (
+        not small
+        and (emptiable or has_loop)
+        and draw(st.integers(0, EMPTY_ODDS - 1), label="empty call") == EMPTY_ODDS - 1
+    ):
+        empty = draw(st.sampled_from([*emptiable, *(["loop"] if has_loop else [])]))
     sizes = {
-        name: draw(st.integers(*_size_range(signature.bound(name), small)), label=f"size {name}")
-        for name in signature.names
+        name: 0
+        if name == empty
+        else draw(st.integers(min(max(lo, 1), hi), hi), label=f"size {name}")
+        for name, (lo, hi) in ranges.items()
     }
     full: tuple[int, ...] = ()
-    if signature.loop or any(spec.loops):
+    if has_loop:
         most = 4 if spec.elementwise else 2
         full = tuple(
             draw(
                 shapes(min_dims=1, max_dims=2, min_side=1, max_side=3)
                 if small
-                else shapes(max_dims=most, max_side=5 if spec.elementwise else 3),
+                else shapes(
+                    max_dims=most,
+                    min_side=0 if empty == "loop" else 1,
+                    max_side=5 if spec.elementwise else 3,
+                ),
                 label="loop shape",
             )
         )
+        if empty == "loop" and 0 not in full:
+            full = (0, *full[1:]) if full else (0,)
     loops: dict[int, tuple[int, ...]] = {}
     for j, i in enumerate(spec.drawn or spec.diff):
         if signature.loop and i in spec.diff:

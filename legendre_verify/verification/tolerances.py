@@ -131,6 +131,8 @@ _EXACT_OPS = frozenset(
         "_to_copy",
         "abs",
         "alias",
+        "amax",
+        "amin",
         "cat",
         "clamp",
         "clamp_max",
@@ -139,6 +141,8 @@ _EXACT_OPS = frozenset(
         "constant_pad_nd",
         "copy",
         "copy_",
+        "cummax",
+        "cummin",
         "detach",
         "empty",
         "empty_like",
@@ -153,12 +157,16 @@ _EXACT_OPS = frozenset(
         "index",
         "index_put",
         "index_select",
+        "kthvalue",
         "lift_fresh",
         "lift_fresh_copy",
         "masked_fill",
         "masked_fill_",
+        "masked_scatter",
+        "masked_select",
         "max",
         "maximum",
+        "median",
         "min",
         "minimum",
         "neg",
@@ -179,6 +187,8 @@ _EXACT_OPS = frozenset(
         "slice_scatter",
         "sort",
         "stack",
+        "take",
+        "take_along_dim",
         "topk",
         "where",
         "zero_",
@@ -190,6 +200,12 @@ _EXACT_OPS = frozenset(
         "view_copy",
     ]
 )
+
+
+def _selects(args: Sequence, kwargs: dict) -> bool:
+    """Does a scatter_reduce / index_reduce pick one of its values (amax, amin): exact?"""
+    reduce = kwargs.get("reduce", args[4] if len(args) > 4 else None)
+    return reduce in ("amax", "amin")
 
 
 def _accumulated(name: str, args: Sequence, kwargs: dict) -> torch.Tensor | None:
@@ -230,6 +246,8 @@ class RoundingNoise(TorchDispatchMode):
         out = func(*args, **kwargs)
         name = func.overloadpacket.__name__
         if func.is_view or name.rstrip("_") in _EXACT_OPS or name.endswith("_like"):
+            return out
+        if name.rstrip("_") in ("scatter_reduce", "index_reduce") and _selects(args, kwargs):
             return out
         inplace = func._schema.is_mutable
         if isinstance(out, torch.Tensor):

@@ -574,7 +574,10 @@ def test_a_hanging_function_is_a_failure_within_the_timeout(ops, capsys):
         main(["check", "cli_hangs.py:Hangs", "--example", "(torch.ones(1),)", "--timeout", "1"])
         == 1
     )
-    assert "FAILED (hangs on the example)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "FAILED 1 of 1 checks (meta)" in captured.out
+    assert "on the example, while verify was probing it" in captured.err
+    assert "the Function hangs" in captured.err
 
 
 def test_the_help_gives_the_default_number_of_examples(capsys):

@@ -109,7 +109,7 @@ def test_a_planted_bug_fails_exactly_the_checks_that_catch_it(pytester):
     assert {"gradients", "second_order", "dtypes"} <= failed
     assert not failed & {"meta", "values", "gradcheck", "no_mutation", "layouts"}
     out = result.stdout.str()
-    assert "minimal failing sample (shrunk by Hypothesis" in out and "reproduce (" in out
+    assert "minimal failing sample (" in out and "reproduce (" in out
     assert "Traceback" not in out  # the failure text, not the driver's traceback
 
 
@@ -188,11 +188,11 @@ def test_show_statistics_lists_each_checks_draws(pytester, workers):
     assert "Typical runtimes: " in stats["values"]
     assert "- Stopped because settings.max_examples=8" in stats["values"]
     assert "shrinks" not in stats["values"]
-    # a failing check: its group's draws, then its failing draw replayed and shrunk
+    # a failing check: its group's draws (an elementwise Function's failing draw is then
+    # narrowed to one element by bisection, outside Hypothesis: no shrink phase to show)
     assert "- during generate phase" in stats["gradients"]
-    assert "Found 1 distinct error in this phase" in stats["gradients"]
-    assert re.search(r"Tried \d+ shrinks of which [1-9]\d* were successful", stats["gradients"])
     assert "- Stopped because" in stats["gradients"]
+    assert "shrinks" not in stats["gradients"]
 
 
 def test_no_statistics_without_the_option(pytester):

@@ -33,8 +33,9 @@ def zoos() -> dict[str, list[Mutant]]:
     }
 
 
-def _example(mutant: Mutant, seed: int) -> tuple[Any, ...]:
-    """The baseline's input: the mutant's example, or 8 uniform values per elementwise input."""
+def _example(mutant: Mutant, seed: int) -> tuple[list[Any], list[int]]:
+    """The baseline's input and which of its arguments are differentiable: the mutant's example
+    (constants, indices and sizes made concrete), or 8 uniform values per elementwise input."""
     if "example" in mutant.options:
         from legendre_verify.verification.signature import describe_call, example_args
 
@@ -45,25 +46,23 @@ def _example(mutant: Mutant, seed: int) -> tuple[Any, ...]:
             options.get("signature"),
             bool(options.get("batch", False)),
         )
-        return tuple(example_args(spec)[0])
+        return example_args(spec)[0], list(spec.diff)
     generator = torch.Generator().manual_seed(seed)
     cls = mutant.fn.__self__
     arity = cls.forward.__code__.co_argcount - (
         0 if cls.setup_context is not torch.autograd.Function.setup_context else 1
     )
-    return tuple(
-        torch.rand(8, dtype=torch.float64, generator=generator) * 2 - 1 for _ in range(arity)
-    )
+    args = [torch.rand(8, dtype=torch.float64, generator=generator) * 2 - 1 for _ in range(arity)]
+    return args, list(range(arity))
 
 
-def plain_gradcheck_kills(mutant: Mutant, seed: int = 0) -> bool:
+def plain_gradcheck_kills(mutant: Mutant, seed: int = 0) -> bool | None:
     """Does plain gradcheck + gradgradcheck (default settings, float64) on one input reject the
     mutant? The input: its example, or 8 values uniform on [-1, 1] per elementwise input. (The
-    baseline verify must beat.)"""
-    args = list(_example(mutant, seed))
-    floats = [
-        i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.is_floating_point()
-    ]
+    baseline verify must beat.) None where it never returns (a hang: nothing is reported)."""
+    from legendre_verify.verification.limits import Hang, time_limit
+
+    args, floats = _example(mutant, seed)
     leaves = tuple(args[i].detach().double().requires_grad_(True) for i in floats)
 
     def f(*xs: torch.Tensor) -> Any:
@@ -75,7 +74,13 @@ def plain_gradcheck_kills(mutant: Mutant, seed: int = 0) -> bool:
         return tuple(o for o in outs if o.is_floating_point())
 
     try:
-        return not (torch.autograd.gradcheck(f, leaves) and torch.autograd.gradgradcheck(f, leaves))
+        with time_limit(mutant.options.get("timeout", 60.0), "gradcheck"):
+            checked = torch.autograd.gradcheck(f, leaves) and torch.autograd.gradgradcheck(
+                f, leaves
+            )
+        return not checked
+    except Hang:
+        return None
     except Exception:  # GradcheckError, or the mutant crashed: either way it was caught
         return True
 
@@ -88,7 +93,8 @@ class MutantResult:
     zoo: str
     mutant: Mutant
     killed_by: str | None
-    baseline: bool
+    #: plain gradcheck + gradgradcheck rejected it (None: it hung there)
+    baseline: bool | None
     #: seconds verify() took on it
     seconds: float = 0.0
 
