@@ -1,8 +1,12 @@
 """Sessions: `tests` (pytest; posargs pass through), `lint` (ruff), `benchmarks` (asv over a
-commit range, then publish), `bench_smoke` (every benchmark imports and runs, quickly) and
-`gpu` (on a CUDA machine: the CUDA tests and the CUDA ratio table, benchmarks/gpu.sh)."""
+commit range, then publish, offline-ready), `benchmarks_aa` (the suite twice on the same code:
+the largest ratio per benchmark), `bench_smoke` (every benchmark imports and runs, quickly),
+`benchmarks_screenshots` (headless Chromium on the published pages) and `gpu` (on a CUDA
+machine: the CUDA tests and the CUDA ratio table, benchmarks/gpu.sh)."""
 
 from __future__ import annotations
+
+import sys
 
 import nox
 
@@ -28,14 +32,43 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
+ASV = ("asv>=0.6,<0.7", "virtualenv")
+
+
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Run the asv suite over a commit range (posargs; default: the last commit), then publish
-    the HTML (open it with `asv preview`)."""
-    session.install(*CONSTRAINTS, "asv>=0.6,<0.7", "virtualenv")
+    """The asv suite over a commit range in asv's own environment (one virtualenv; each
+    commit's wheel built and installed in turn, so every commit measures its own code), then
+    publish the pages with their scripts fetched from npm (offline-ready; serve them with
+    `python -m http.server -d .asv/html 8080`).
+
+    nox -s benchmarks -- [--reduced] [RANGE] [ASV RUN OPTIONS]   (RANGE default: HEAD^!)
+    e.g. nox -s benchmarks -- --reduced HEAD~3..HEAD   (ASV_REDUCED=1: see benchmarks/README.md)
+    """
+    session.install(*CONSTRAINTS, *ASV)
+    args = list(session.posargs)
+    env = {}
+    if "--reduced" in args:
+        args.remove("--reduced")
+        env["ASV_REDUCED"] = "1"
+    if not any(not a.startswith("-") for a in args):
+        args.append("HEAD^!")
     session.run("asv", "machine", "--yes")
-    session.run("asv", "run", "--show-stderr", *(session.posargs or ["HEAD^!"]))
-    session.run("asv", "publish")
+    session.run("asv", "run", "--show-stderr", *args, env=env)
+    session.run("python", "benchmarks/tools/publish.py")
+
+
+@nox.session
+def benchmarks_aa(session: nox.Session) -> None:
+    """A/A check: the suite twice on the same code (this checkout, installed here), the largest
+    ratio between the two runs per benchmark; fails if a time_ benchmark moved more than 1.5x.
+    Reduced mode unless --full. Measure on a quiet machine (it prints the load average).
+
+    nox -s benchmarks_aa -- [--full] [--threshold 1.5] [-- ASV RUN OPTIONS]
+    """
+    session.install(*CONSTRAINTS, ".[bench]")
+    session.run("asv", "machine", "--yes")
+    session.run("python", "benchmarks/tools/aa.py", *session.posargs)
 
 
 @nox.session
@@ -55,6 +88,14 @@ def bench_smoke(session: nox.Session) -> None:
         "--launch-method=forkserver",
         env={"ASV_SMOKE": "1"},
     )
+
+
+@nox.session(venv_backend="none")
+def benchmarks_screenshots(session: nox.Session) -> None:
+    """Headless Chromium (Debian: apt-get install -y chromium), offline, on the published pages:
+    checks the grid and one graph render and saves benchmarks/screenshots/{grid,graph}.png.
+    Not for CI. nox -s benchmarks_screenshots -- [--graph NAME] [--html-dir DIR] [--out DIR]"""
+    session.run(sys.executable, "benchmarks/tools/screenshots.py", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -1,6 +1,7 @@
 """Baselines in the same suite, so every ratio can be read from one run: x.clone() (the
 memory-bandwidth reference), the tutorial's eager P3, torch.special (forward only: it has no
-gradient) and scipy (CPU)."""
+gradient) and scipy (CPU). Steady state, as the library's own timings: first calls (scipy's
+lazy import of scipy.special, autograd's first backward) happen in setup."""
 
 from __future__ import annotations
 
@@ -8,68 +9,82 @@ import torch
 
 from legendre_verify import baselines
 
-from .common import DEVICES, DTYPES, SIZES, make_input, sync, without_cuda
-
-ELEMENTWISE = (SIZES, DTYPES, DEVICES)
-BY_DEGREE = ([3, 10, 32, 100], SIZES, DTYPES, DEVICES)
+from .common import (
+    BASELINE_DEGREES,
+    DEVICES,
+    DTYPES,
+    REPEAT,
+    ROUNDS,
+    SIZES,
+    WARMUP_SECONDS,
+    make_input,
+    steady,
+    sync,
+)
 
 
 class Elementwise:
-    params = ELEMENTWISE
+    params = (SIZES, DTYPES, DEVICES)
     param_names = ["size", "dtype", "device"]
-    number = 1
-    repeat = (1, 10, 10.0)
-    processes = 1
+    repeat = REPEAT
+    warmup_time = WARMUP_SECONDS
+    rounds = ROUNDS
 
     def setup(self, size, dtype, device):
-        self.x = make_input(size, dtype, device)
-        self.xr = self.x.clone().requires_grad_(True)
-        self.y = baselines.TutorialP3.apply(self.xr)
-        self.g = torch.ones_like(self.y)
+        def build():
+            x = make_input(size, dtype, device)
+            xr = x.clone().requires_grad_(True)
+            y = baselines.TutorialP3.apply(xr)
+            return {"x": x, "xr": xr, "y": y, "g": torch.ones_like(y)}
 
-    @without_cuda(ELEMENTWISE)
+        timed = ("time_clone", "time_tutorial_p3_forward", "time_tutorial_p3_backward")
+        steady(self, ("Elementwise", size, dtype, device), build, *timed)
+
     def time_clone(self, size, dtype, device):
         baselines.clone(self.x)
         sync(device)
 
-    @without_cuda(ELEMENTWISE)
     def time_tutorial_p3_forward(self, size, dtype, device):
         baselines.TutorialP3.apply(self.x)
         sync(device)
 
-    @without_cuda(ELEMENTWISE)
     def time_tutorial_p3_backward(self, size, dtype, device):
         torch.autograd.grad(self.y, self.xr, self.g, retain_graph=True)
         sync(device)
 
 
 class TorchSpecial:
-    params = BY_DEGREE
+    params = (BASELINE_DEGREES, SIZES, DTYPES, DEVICES)
     param_names = ["n", "size", "dtype", "device"]
-    number = 1
-    repeat = (1, 5, 20.0)
-    processes = 1
+    repeat = REPEAT
+    warmup_time = WARMUP_SECONDS
+    rounds = ROUNDS
     timeout = 600
 
     def setup(self, n, size, dtype, device):
-        self.x = make_input(size, dtype, device)
+        def build():
+            return {"x": make_input(size, dtype, device)}
 
-    @without_cuda(BY_DEGREE)
+        steady(self, ("TorchSpecial", n, size, dtype, device), build, "time_forward")
+
     def time_forward(self, n, size, dtype, device):
         baselines.special_legendre(self.x, n)
         sync(device)
 
 
 class Scipy:
-    params = ([3, 10, 32, 100], SIZES, DTYPES)
+    params = (BASELINE_DEGREES, SIZES, DTYPES)
     param_names = ["n", "size", "dtype"]
-    number = 1
-    repeat = (1, 5, 20.0)
-    processes = 1
+    repeat = REPEAT
+    warmup_time = WARMUP_SECONDS
+    rounds = ROUNDS
     timeout = 600
 
     def setup(self, n, size, dtype):
-        self.x = make_input(size, dtype, "cpu").numpy()
+        def build():
+            return {"x": make_input(size, dtype, "cpu").numpy()}
+
+        steady(self, ("Scipy", n, size, dtype), build, "time_forward")
 
     def time_forward(self, n, size, dtype):
         baselines.scipy_legendre(self.x, n)

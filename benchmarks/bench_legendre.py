@@ -4,14 +4,27 @@ first call (cold: empty kernel caches) per method."""
 
 from __future__ import annotations
 
+import statistics
+
 import torch
 
 from legendre_verify import bench
 from legendre_verify.legendre import LegendrePolynomial3, dispatch, legendre_p
 
-from .common import DEGREES, DEVICES, DTYPES, SIZES, SMOKE, make_input, sync, without_cuda
-
-PARAMS = (DEGREES, SIZES, DTYPES, DEVICES)
+from .common import (
+    DEGREES,
+    DEVICES,
+    DTYPES,
+    REDUCED,
+    REPEAT,
+    ROUNDS,
+    SIZES,
+    SMOKE,
+    WARMUP_SECONDS,
+    make_input,
+    steady,
+    sync,
+)
 
 
 def function_for(n):
@@ -21,80 +34,81 @@ def function_for(n):
 
 
 class Legendre:
-    params = PARAMS
+    """Steady state of the default (tiered) mode: the kernels that the calls reach have turned
+    hot, been built in the background and checked before any timing."""
+
+    params = (DEGREES, SIZES, DTYPES, DEVICES)
     param_names = ["n", "size", "dtype", "device"]
-    number = 1
-    repeat = (1, 5, 20.0)
-    warmup_time = 0.0
-    processes = 1
+    repeat = REPEAT
+    warmup_time = WARMUP_SECONDS
+    rounds = ROUNDS
     timeout = 600
 
     def setup(self, n, size, dtype, device):
-        self.f = function_for(n)
-        self.x = make_input(size, dtype, device)
-        self.xr = self.x.clone().requires_grad_(True)
-        self.y = self.f(self.xr)
-        self.g = torch.ones_like(self.y)
-        (self.dy,) = torch.autograd.grad(self.y, self.xr, self.g, create_graph=True)
-        self.device = device
-        # warm up until the compiled kernels are built and checked (what a first call costs
-        # is ColdStart's); the timings are of the steady state
-        for _ in range(dispatch.HOT_CALLS + 1):
-            self.f(self.x)
-            torch.autograd.grad(self.y, self.xr, self.g, retain_graph=True)
-            torch.autograd.grad(self.dy, self.xr, self.g, retain_graph=True)
-            dispatch.DISPATCHER.wait()
+        def build():
+            f = function_for(n)
+            x = make_input(size, dtype, device)
+            xr = x.clone().requires_grad_(True)
+            y = f(xr)
+            g = torch.ones_like(y)
+            (dy,) = torch.autograd.grad(y, xr, g, create_graph=True)
+            return {"f": f, "x": x, "xr": xr, "y": y, "g": g, "dy": dy}
 
-    @without_cuda(PARAMS)
+        key = ("Legendre", n, size, dtype, device)
+        timed = ("time_forward", "time_backward", "time_backward_second_order")
+        steady(self, key, build, *timed)
+
     def time_forward(self, n, size, dtype, device):
         self.f(self.x)
         sync(device)
 
-    @without_cuda(PARAMS)
     def time_backward(self, n, size, dtype, device):
         torch.autograd.grad(self.y, self.xr, self.g, retain_graph=True)
         sync(device)
 
-    @without_cuda(PARAMS)
     def time_backward_second_order(self, n, size, dtype, device):
         torch.autograd.grad(self.dy, self.xr, self.g, retain_graph=True)
         sync(device)
 
 
-METHOD_DEGREES = ["P3", 10] if SMOKE else ["P3", 3, 10, 32, 100, 1000]
-METHOD_PARAMS = (["eager", "compiled"], METHOD_DEGREES, DEVICES)
+if SMOKE:
+    METHOD_DEGREES = ["P3", 10]
+elif REDUCED:
+    METHOD_DEGREES = ["P3", 10, 100]
+else:
+    METHOD_DEGREES = ["P3", 3, 10, 32, 100, 1000]
 
 
 class Methods:
     """Steady state of each compile method (``LEGENDRE_VERIFY_COMPILE``) at the largest size,
-    float32: eager kernels against compiled ones, any degree."""
+    float32: eager kernels against compiled ones (built and checked in setup), any degree."""
 
-    params = METHOD_PARAMS
+    params = (["eager", "compiled"], METHOD_DEGREES, DEVICES)
     param_names = ["method", "n", "device"]
-    number = 1
-    repeat = (1, 5, 20.0)
-    warmup_time = 0.0
-    processes = 1
+    repeat = REPEAT
+    warmup_time = WARMUP_SECONDS
+    rounds = ROUNDS
     timeout = 900
 
     def setup(self, method, n, device):
-        dispatch.DISPATCHER.reset(method)
-        self.f = function_for(n)
-        self.x = make_input(max(SIZES), "float32", device)
-        self.xr = self.x.clone().requires_grad_(True)
-        self.g = torch.ones_like(self.x)
-        for _ in range(2):  # the compiled method compiles and checks on its first call
-            torch.autograd.grad(self.f(self.xr), self.xr, self.g)
+        def build():
+            # this process only (each benchmark runs in its own): no teardown resets it, since
+            # asv re-runs setup and teardown between samples
+            dispatch.DISPATCHER.reset(method)
+            x = make_input(max(SIZES), "float32", device)
+            return {
+                "f": function_for(n),
+                "x": x,
+                "xr": x.clone().requires_grad_(True),
+                "g": torch.ones_like(x),
+            }
 
-    def teardown(self, method, n, device):
-        dispatch.DISPATCHER.reset(dispatch.mode_from_environment())
+        steady(self, ("Methods", method, n, device), build, "time_forward", "time_forward_backward")
 
-    @without_cuda(METHOD_PARAMS)
     def time_forward(self, method, n, device):
         self.f(self.x)
         sync(device)
 
-    @without_cuda(METHOD_PARAMS)
     def time_forward_backward(self, method, n, device):
         torch.autograd.grad(self.f(self.xr), self.xr, self.g)
         sync(device)
@@ -103,9 +117,10 @@ class Methods:
 class ColdStart:
     """A fresh process with empty kernel caches (ours and inductor's) calls legendre_p(x, n)
     on 1M float32 elements once, per method: the first call's seconds and the whole process's
-    (what a user waits for). Tiered must cost what eager costs: one call never compiles."""
+    (what a user waits for), the median of 3 processes each (1 in the smoke run). Tiered must
+    cost what eager costs: one call never compiles."""
 
-    params = (["eager", "tiered", "compiled"], [10] if SMOKE else [10, 100, 1000])
+    params = (["eager", "tiered", "compiled"], [10] if REDUCED else [10, 100, 1000])
     param_names = ["method", "n"]
     unit = "seconds"
     number = 1
@@ -113,11 +128,27 @@ class ColdStart:
     processes = 1
     timeout = 900
 
-    def setup(self, method, n):
-        self.run = bench.cold_start(method, n, size=2_000 if SMOKE else 1 << 20)
+    def setup_cache(self):
+        # every (method, n) once, in this one process: both tracks read the same runs
+        runs = 1 if SMOKE else 3
+        size = 2_000 if SMOKE else 1 << 20
+        found = {}
+        for _ in range(runs):  # alternating, so a drift of the machine's load spreads evenly
+            for method in self.params[0]:
+                for n in self.params[1]:
+                    found.setdefault((method, n), []).append(bench.cold_start(method, n, size))
+        return {
+            key: (
+                statistics.median(r.calls[0] for r in rs),
+                statistics.median(r.process_seconds for r in rs),
+            )
+            for key, rs in found.items()
+        }
 
-    def track_first_call_seconds(self, method, n):
-        return self.run.calls[0]
+    setup_cache.timeout = 1800
 
-    def track_process_seconds(self, method, n):
-        return self.run.process_seconds
+    def track_first_call_seconds(self, cache, method, n):
+        return cache[(method, n)][0]
+
+    def track_process_seconds(self, cache, method, n):
+        return cache[(method, n)][1]
