@@ -14,11 +14,12 @@ submodule named like the function the package re-exports would replace that func
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -463,7 +464,7 @@ def _explore_group(
 
 
 def _database_key(plan: Plan, group: Group) -> bytes:
-    names = ",".join(c.name for c in group.checks)
+    names = ",".join(group.examples)  # every check of the group, restricted or not
     return f"legendre-verify:{plan.subject.name}:{names}".encode()
 
 
@@ -486,13 +487,39 @@ def root_cause(failures: list[str]) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread for the block, then as it was. verify's samples are a few
+    dozen elements: a parallel operation on them only waits for the other threads' time
+    slices, and with one other busy program on a 2-core machine an attention verify took
+    24-32 s warm on two threads against 1.4-1.5 s on one."""
+    before = torch.get_num_threads()
+    if before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before > 1:
+            torch.set_num_threads(before)
+
+
 def run_plan(
     plan: Plan,
     *,
     progress: Callable[[CheckResult], None] | None = None,
     on_sample: Callable[[CheckProgress], None] | None = None,
 ) -> Report:
-    """Run every check of the plan (see the module docstring) into a :class:`Report`."""
+    """Run every check of the plan (see the module docstring) into a :class:`Report`, on one
+    torch thread (see :func:`one_thread`)."""
+    with one_thread():
+        return _run_plan(plan, progress, on_sample)
+
+
+def _run_plan(
+    plan: Plan,
+    progress: Callable[[CheckResult], None] | None,
+    on_sample: Callable[[CheckProgress], None] | None,
+) -> Report:
     subject = plan.subject
     report = Report(subject.name, notes=list(plan.notes))
     started = time.perf_counter()
@@ -508,6 +535,8 @@ def run_plan(
         emit(CheckResult(name, "skipped", 0, 0.0, reason, CHECKS[name].doc))
     hung_in: str | None = None
     for index, group in enumerate(plan.groups):
+        if not group.checks:  # none of its checks asked for (see restrict)
+            continue
         if hung_in is not None:
             for check in group.checks:
                 emit(
@@ -668,6 +697,24 @@ def _report_failures(
                 details,
             )
         )
+
+
+def restrict(plan: Plan, names: Iterable[str]) -> Plan:
+    """The plan with only the checks ``names`` (the items ``pytest -k`` kept): groups none of
+    whose checks is kept are not drawn at all; a kept check sees the very draws (and database
+    entries) it sees in the whole plan."""
+    keep = set(names)
+    return dataclasses.replace(
+        plan,
+        names=[n for n in plan.names if n in keep],
+        skipped={n: r for n, r in plan.skipped.items() if n in keep},
+        groups=[
+            dataclasses.replace(g, checks=[c for c in g.checks if c.name in keep])
+            for g in plan.groups
+        ],
+        outcome=None,
+        runs=[],
+    )
 
 
 def run_planned_check(

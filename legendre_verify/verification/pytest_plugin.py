@@ -88,7 +88,8 @@ def verification_tests(fn: Callable[..., Any], **options: Any) -> Callable[[str]
     @pytest.mark.verification
     @pytest.mark.parametrize("check", runnable)
     def test(check: str) -> None:
-        result = run_planned_check(plan, check)
+        # the plan as collection left it (only the kept items' checks: see below)
+        result = run_planned_check(test._legendre_verify_plan, check)  # type: ignore[attr-defined]
         if result.status == "skipped":
             raise pytest.skip.Exception(result.message, _use_item_location=True)
         if result.status == "blocked":
@@ -163,6 +164,25 @@ def pytest_collection_modifyitems(
         if left_out:
             name = item.nodeid.split("[", 1)[0]
             NOT_APPLICABLE[name] = left_out
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Each verification test runs only the checks of its items that were kept (``-k``,
+    ``--lf``, a node id): ``pytest -k gradients`` waits for the gradients check alone."""
+    from legendre_verify.verification.driver import restrict
+
+    kept: dict[int, tuple[Any, set[str]]] = {}
+    for item in session.items:
+        obj = getattr(item, "obj", None)
+        plan = getattr(obj, "_legendre_verify_plan", None)
+        if getattr(obj, "_legendre_verify_check", False) is not True or plan is None:
+            continue
+        check = item.callspec.params.get("check") if hasattr(item, "callspec") else None
+        kept.setdefault(id(obj), (obj, set()))[1].add(check)
+    for obj, names in kept.values():
+        plan = obj._legendre_verify_plan
+        if set(plan.names) - names and plan.outcome is None:
+            obj._legendre_verify_plan = restrict(plan, names)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

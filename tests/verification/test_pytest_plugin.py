@@ -200,3 +200,25 @@ def test_no_statistics_without_the_option(pytester):
     result.assert_outcomes(passed=1)
     assert "Hypothesis Statistics" not in result.stdout.str()
     assert "during generate phase" not in result.stdout.str()
+
+
+def test_a_plan_restricted_to_the_kept_items_runs_those_checks_on_the_same_draws():
+    # what `pytest -k gradients` runs: the gradients check alone, judging the draws it judges
+    # in the whole plan (a bug it catches there, it catches here)
+    import sympy
+
+    from legendre_verify.verification.driver import make_plan, restrict, run_plan
+    from legendre_verify.verification.mutants.elementwise import ELEMENTWISE_MUTANTS
+
+    mutant = next(m for m in ELEMENTWISE_MUTANTS if m.name == "DerivativeOff1e4")
+    plan = make_plan(mutant.fn, symbolic=lambda x: sympy.legendre(3, x), max_examples=8)
+    whole = {r.name: r for r in run_plan(plan).results}
+    only = run_plan(restrict(plan, ["gradients", "values"])).results
+    assert [r.name for r in only] == ["values", "gradients"]
+    for result in only:
+        assert (result.status, result.examples) == (
+            whole[result.name].status,
+            whole[result.name].examples,
+        )
+        assert result.details == whole[result.name].details  # the same failing sample
+    assert whole["gradients"].status == "failed"
