@@ -17,7 +17,9 @@ from .common import (
     ROUNDS,
     SIZES,
     WARMUP_SECONDS,
+    Cycle,
     make_input,
+    make_inputs,
     steady,
     sync,
 )
@@ -32,24 +34,28 @@ class Elementwise:
 
     def setup(self, size, dtype, device):
         def build():
-            x = make_input(size, dtype, device)
-            xr = x.clone().requires_grad_(True)
-            y = baselines.TutorialP3.apply(xr)
-            return {"x": x, "xr": xr, "y": y, "g": torch.ones_like(y)}
+            xs = make_inputs(size, dtype, device)
+            graphs = []
+            for x in xs:
+                xr = x.clone().requires_grad_(True)
+                y = baselines.TutorialP3.apply(xr)
+                graphs.append((y, xr, torch.ones_like(y)))
+            return {"x": Cycle(xs), "graph": Cycle(graphs)}
 
         timed = ("time_clone", "time_tutorial_p3_forward", "time_tutorial_p3_backward")
         steady(self, ("Elementwise", size, dtype, device), build, *timed)
 
     def time_clone(self, size, dtype, device):
-        baselines.clone(self.x)
+        baselines.clone(self.x())
         sync(device)
 
     def time_tutorial_p3_forward(self, size, dtype, device):
-        baselines.TutorialP3.apply(self.x)
+        baselines.TutorialP3.apply(self.x())
         sync(device)
 
     def time_tutorial_p3_backward(self, size, dtype, device):
-        torch.autograd.grad(self.y, self.xr, self.g, retain_graph=True)
+        y, xr, g = self.graph()
+        torch.autograd.grad(y, xr, g, retain_graph=True)
         sync(device)
 
 
@@ -63,12 +69,12 @@ class TorchSpecial:
 
     def setup(self, n, size, dtype, device):
         def build():
-            return {"x": make_input(size, dtype, device)}
+            return {"x": Cycle(make_inputs(size, dtype, device))}
 
         steady(self, ("TorchSpecial", n, size, dtype, device), build, "time_forward")
 
     def time_forward(self, n, size, dtype, device):
-        baselines.special_legendre(self.x, n)
+        baselines.special_legendre(self.x(), n)
         sync(device)
 
 

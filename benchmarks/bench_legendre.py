@@ -21,7 +21,9 @@ from .common import (
     SIZES,
     SMOKE,
     WARMUP_SECONDS,
+    Cycle,
     make_input,
+    make_inputs,
     steady,
     sync,
 )
@@ -47,27 +49,32 @@ class Legendre:
     def setup(self, n, size, dtype, device):
         def build():
             f = function_for(n)
-            x = make_input(size, dtype, device)
-            xr = x.clone().requires_grad_(True)
-            y = f(xr)
-            g = torch.ones_like(y)
-            (dy,) = torch.autograd.grad(y, xr, g, create_graph=True)
-            return {"f": f, "x": x, "xr": xr, "y": y, "g": g, "dy": dy}
+            xs = make_inputs(size, dtype, device)
+            graphs = []
+            for x in xs:
+                xr = x.clone().requires_grad_(True)
+                y = f(xr)
+                g = torch.ones_like(y)
+                (dy,) = torch.autograd.grad(y, xr, g, create_graph=True)
+                graphs.append((y, xr, g, dy))
+            return {"f": f, "x": Cycle(xs), "graph": Cycle(graphs)}
 
         key = ("Legendre", n, size, dtype, device)
         timed = ("time_forward", "time_backward", "time_backward_second_order")
         steady(self, key, build, *timed)
 
     def time_forward(self, n, size, dtype, device):
-        self.f(self.x)
+        self.f(self.x())
         sync(device)
 
     def time_backward(self, n, size, dtype, device):
-        torch.autograd.grad(self.y, self.xr, self.g, retain_graph=True)
+        y, xr, g, _ = self.graph()
+        torch.autograd.grad(y, xr, g, retain_graph=True)
         sync(device)
 
     def time_backward_second_order(self, n, size, dtype, device):
-        torch.autograd.grad(self.dy, self.xr, self.g, retain_graph=True)
+        _, xr, g, dy = self.graph()
+        torch.autograd.grad(dy, xr, g, retain_graph=True)
         sync(device)
 
 

@@ -126,6 +126,42 @@ def make_input(
     return x.to(device=device, dtype=dtype_of(dtype))
 
 
+#: inputs of at most this many elements are timed over ALIGNMENTS copies (see make_inputs)
+SMALL = 100_000
+ALIGNMENTS = 16
+
+
+def make_inputs(size: int, dtype: str, device: str) -> list[torch.Tensor]:
+    """:func:`make_input`'s values in ``ALIGNMENTS`` copies, each in a buffer of its own at
+    its own offset (16 elements apart), for sizes up to :data:`SMALL`; else the one tensor.
+
+    A call of tens of µs depends on where its input and output land relative to each other
+    (cache-set and 4K aliasing): one fresh process timed P3's forward at 2,000 float32 at
+    13.3 µs, the next at 23.7 µs, the same code (five processes: 13.3-23.7 µs), which made
+    the A/A check's 2,000-element rows differ by up to 1.8x between two runs. Timed in turn
+    over 16 placements (:class:`Cycle`), five processes read 20.0-21.2 µs."""
+    x = make_input(size, dtype, device)
+    if size > SMALL:
+        return [x]
+    copies = []
+    for k in range(ALIGNMENTS):
+        buffer = torch.empty(size + 16 * k, dtype=x.dtype, device=x.device)
+        copies.append(buffer.narrow(0, 16 * k, size).copy_(x))
+    return copies
+
+
+class Cycle:
+    """Its items in turn, one per call (the timed calls rotate over :func:`make_inputs`)."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items, self.next = list(items), 0
+
+    def __call__(self) -> Any:
+        item = self.items[self.next]
+        self.next = (self.next + 1) % len(self.items)
+        return item
+
+
 def sync(device: str) -> None:
     """Wait for queued CUDA work, so a GPU timing covers the work and not just its launch."""
     if device == "cuda":
