@@ -105,8 +105,10 @@ def test_a_skip_found_while_running_is_reported_at_the_users_line(pytester):
 def test_a_planted_bug_fails_exactly_the_checks_that_catch_it(pytester):
     result = _run(pytester, "1.0001")
     failed = set(re.findall(r"FAILED test_user.py::test_swish\[(\w+)\]", result.stdout.str()))
-    # a derivative off by 1e-4: caught against the truth, missed by finite differences
-    assert {"gradients", "second_order", "dtypes"} <= failed
+    # a derivative off by 1e-4: caught against the truth in float64 (dtypes catches it too
+    # where its few draws hold a float32 sample: not every random run), missed by finite
+    # differences; and no check that does not compare derivatives fails
+    assert {"gradients", "second_order"} <= failed
     assert not failed & {"meta", "values", "gradcheck", "no_mutation", "layouts"}
     out = result.stdout.str()
     assert "minimal failing sample (" in out and "reproduce (" in out
@@ -188,11 +190,15 @@ def test_show_statistics_lists_each_checks_draws(pytester, workers):
     assert "Typical runtimes: " in stats["values"]
     assert "- Stopped because settings.max_examples=8" in stats["values"]
     assert "shrinks" not in stats["values"]
-    # a failing check: its group's draws (an elementwise Function's failing draw is then
-    # narrowed to one element by bisection, outside Hypothesis: no shrink phase to show)
+    # a failing check: its group's draws, then its shrinking: an elementwise Function's
+    # failing draw of several elements is narrowed to one by bisection, outside Hypothesis (no
+    # shrink phase to show); a draw of one element already is shrunk by Hypothesis
     assert "- during generate phase" in stats["gradients"]
     assert "- Stopped because" in stats["gradients"]
-    assert "shrinks" not in stats["gradients"]
+    if "by bisection" in result.stdout.str():
+        assert "shrinks" not in stats["gradients"]
+    else:
+        assert re.search(r"Tried \d+ shrinks of which \d+ were successful", stats["gradients"])
 
 
 def test_no_statistics_without_the_option(pytester):
