@@ -10,6 +10,7 @@ import atexit
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from legendre_verify import Report
 
@@ -72,3 +73,22 @@ def fixed(code: str, mutant: object) -> str:
     """The snippet with the mutant's class replaced by the correct Function it derives from."""
     cls = mutant.fn.__self__
     return code.replace(cls.__name__, cls.__mro__[1].__name__)
+
+
+def assert_caught_and_replayable(mutant: Any, tmp_path: Path, **options: Any) -> Exception:
+    """verify() rejects ``mutant`` with a failing sample and a reproduce snippet; the snippet,
+    run as a script in a fresh process, fails, and with the Function's correct base (where
+    the mutant is a Function class) passes. Returns the VerificationError."""
+    import pytest
+
+    from legendre_verify import VerificationError, verify
+
+    with pytest.raises(VerificationError) as info:
+        verify(mutant.fn, **mutant.verify_kwargs(), fail_fast=True, **options)
+    message = str(info.value)
+    assert "failing sample" in message and "reproduce (" in message
+    code = snippet_of(info.value.report)
+    assert exit_status(code, tmp_path / "snippet.py") != 0
+    if hasattr(mutant.fn, "__self__"):  # a Function class: its correct base is its parent
+        assert exit_status(fixed(code, mutant), tmp_path / "fixed.py") == 0
+    return info.value

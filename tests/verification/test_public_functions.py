@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from snippets import exit_status, fixed, snippet_of
+from snippets import assert_caught_and_replayable
 
 from legendre_verify import VerificationError, verify
 from legendre_verify.verification.mutants import zoos
@@ -63,15 +63,7 @@ def test_a_classic_jvp_is_tested_not_skipped():
 
 @pytest.mark.parametrize("mutant", _RETURNING, ids=[m.name for m in _RETURNING])
 def test_every_public_mutant_is_rejected_and_its_snippet_refails(mutant, tmp_path):
-    with pytest.raises(VerificationError) as info:
-        verify(mutant.fn, **mutant.verify_kwargs(), fail_fast=True, max_examples=EXAMPLES)
-    message = str(info.value)
-    assert "failing sample" in message and "reproduce (" in message
-    # the printed snippet, run as a script in a fresh process, fails; fixed, it passes
-    code = snippet_of(info.value.report)
-    assert exit_status(code, tmp_path / "snippet.py") != 0
-    if hasattr(mutant.fn, "__self__"):  # a Function class: its correct base is its parent
-        assert exit_status(fixed(code, mutant), tmp_path / "fixed.py") == 0
+    assert_caught_and_replayable(mutant, tmp_path, max_examples=EXAMPLES)
 
 
 def test_the_wrong_classic_jvp_is_caught_by_forward_mode_checks():
