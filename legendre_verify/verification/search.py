@@ -158,8 +158,7 @@ def shrink(
         return None if not minimal else (minimal[0], best[0] != choices)
     if not minimal:
         return None
-    if database is not None:
-        database.save(key, choices_to_bytes(best[0]))
+    remember(database, key, best[0])
     return minimal[0], best[0] != choices
 
 
