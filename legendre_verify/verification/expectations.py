@@ -27,7 +27,7 @@ Function's answer with it. One rule for every check:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,13 +41,14 @@ from legendre_verify.verification.oracles import (
     unit,
     with_floats,
 )
-from legendre_verify.verification.replay import digest, note_answer, note_scales
+from legendre_verify.verification.replay import digest, note_answer, note_scales, recording_now
 from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Subject
 from legendre_verify.verification.tolerances import (
     VERIFY_FACTOR,
     RoundingNoise,
     eps,
+    finite_max_abs,
     ladder_scale,
     noise_scale,
     truth_tolerance,
@@ -62,6 +63,7 @@ __all__ = [
     "judge",
     "max_abs",
     "tolerances",
+    "within",
 ]
 
 #: how many times the truth is asked again, at inputs moved within the tested dtype's
@@ -82,14 +84,42 @@ def max_abs(t: torch.Tensor | None) -> float:
 # the allowed error
 
 
-def tolerances(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
+def tolerances(
+    subject: Subject, oracle: Oracle, kind: str, sample: Sample, *, lower: bool = False
+) -> list[float]:
     """The allowed error of each tensor ``oracle.ask(kind)`` returns for ``sample`` in its dtype
-    (see :func:`scales`)."""
+    (see :func:`scales`); ``lower=True``: a lower bound of it, measured nothing
+    (:func:`_floor_scales`), for a first comparison (:func:`within`)."""
     own = 0.0 if oracle.exact else 1.0
-    return [
-        verify_tolerance(sample.dtype, s) + own * truth_tolerance(s)
-        for s in scales(subject, oracle, kind, sample)
-    ]
+    found = (_floor_scales if lower else scales)(subject, oracle, kind, sample)
+    return [verify_tolerance(sample.dtype, s) + own * truth_tolerance(s) for s in found]
+
+
+def _lower_first(subject: Subject) -> bool:
+    """Compare with the lower bounds first? Not in a replay (its scales are recorded) nor while
+    a failure is recorded for its snippet (every scale it uses is noted)."""
+    return not getattr(subject, "recorded_scales", None) and not recording_now()
+
+
+def within(
+    subject: Subject,
+    oracle: Oracle,
+    questions: Sequence[tuple[str, Sample]],
+    compare_with: Callable[..., Failures],
+) -> Failures:
+    """``compare_with(allowed_1, allowed_2, ...)``, one list of allowed errors per
+    ``(kind, sample)`` question, first with their lower bounds (nothing measured), then, only
+    if that finds a difference, with the full model (whose verdict stands). Every comparison is
+    monotone in its tolerance, so what passes the lower bounds passes the model: the rounding
+    noise is measured only where an answer is not within the truth's plain rounding. The
+    answers compared are the same in both (the Function is not run again)."""
+    if _lower_first(subject):
+        failures = compare_with(
+            *(tolerances(subject, oracle, k, s, lower=True) for k, s in questions)
+        )
+        if not failures:
+            return failures
+    return compare_with(*(tolerances(subject, oracle, k, s) for k, s in questions))
 
 
 def scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
@@ -139,37 +169,41 @@ def in_float32(s64: Sample) -> Sample:
     )
 
 
+def _grid_scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float] | None:
+    """The domain grid's scales (an elementwise oracle of an elementwise Function), or None."""
+    if not (oracle.elementwise and subject.elementwise):
+        return None
+    a, dom = subject.arity, subject.domain
+    g = max_abs(sample.grad_outputs[0]) if sample.grad_outputs else 0.0
+
+    def times(factor: float, scale: float) -> float:
+        return 0.0 if factor == 0 else factor * scale
+
+    if kind == "outputs":
+        return [oracle.scale((0,) * a, dom)]
+    if kind == "vjp":
+        return [times(g, oracle.scale(unit(i, a), dom)) for i in range(a)]
+    if kind == "jvp":
+        return [
+            sum(
+                times(max_abs(u), oracle.scale(unit(i, a), dom))
+                for i, u in enumerate(sample.tangents)
+            )
+        ]
+    return [
+        sum(
+            times(g * max_abs(u), oracle.scale(unit(i, a, unit(j, a)), dom))
+            for i, u in enumerate(sample.tangents)
+        )
+        for j in range(a)
+    ]
+
+
 def _scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
-    grid: list[float] | None = None
-    if oracle.elementwise and subject.elementwise:
-        a, dom = subject.arity, subject.domain
-        g = max_abs(sample.grad_outputs[0]) if sample.grad_outputs else 0.0
-
-        def times(factor: float, scale: float) -> float:
-            return 0.0 if factor == 0 else factor * scale
-
-        if kind == "outputs":
-            grid = [oracle.scale((0,) * a, dom)]
-        elif kind == "vjp":
-            grid = [times(g, oracle.scale(unit(i, a), dom)) for i in range(a)]
-        elif kind == "jvp":
-            grid = [
-                sum(
-                    times(max_abs(u), oracle.scale(unit(i, a), dom))
-                    for i, u in enumerate(sample.tangents)
-                )
-            ]
-        else:
-            grid = [
-                sum(
-                    times(g * max_abs(u), oracle.scale(unit(i, a, unit(j, a)), dom))
-                    for i, u in enumerate(sample.tangents)
-                )
-                for j in range(a)
-            ]
-    s64 = as_float64(sample)
+    grid = _grid_scales(subject, oracle, kind, sample)
     if grid is not None and not getattr(oracle, "singular", None):
         return grid
+    s64 = as_float64(sample)
     base = answer(subject, oracle, kind, s64)
     found = noise_scale(lambda fl: oracle.ask(kind, with_floats(s64, fl)), floats_of(s64), base)
     if oracle.independent:  # a reference: the precision ladder too
@@ -178,6 +212,21 @@ def _scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list
     if grid is not None:
         found = [max(a, b) for a, b in zip(grid, found, strict=True)]
     return found
+
+
+def _floor_scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float]:
+    """A lower bound of :func:`_scales` without its measurements: every scale the model
+    measures is at least the truth's own size, max |Q| (:func:`noise_scale` starts from it),
+    and at least the grid's (where there is one); where the grid alone is the model, or the
+    sample's scales are measured already, those."""
+    known = subject.cache.get(("scales", id(oracle), kind, sample.fingerprint()))
+    if known is not None:
+        return known
+    grid = _grid_scales(subject, oracle, kind, sample)
+    if grid is not None and not getattr(oracle, "singular", None):
+        return grid
+    sizes = [finite_max_abs(q) for q in answer(subject, oracle, kind, as_float64(sample))]
+    return sizes if grid is None else [max(a, b) for a, b in zip(grid, sizes, strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,12 +272,15 @@ def _masked(kind: str, sample: Sample, values: Sequence[Any]) -> tuple[Any, ...]
     return tuple(v if rg else None for v, rg in zip(values, sample.requires_grad, strict=True))
 
 
-def expect(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> Expected:
-    """The truth's answer to ``kind`` at ``sample`` and its tolerance (no slack yet: kinks and
-    ties are looked for only where the Function's answer differs, by :func:`widen`)."""
+def expect(
+    subject: Subject, oracle: Oracle, kind: str, sample: Sample, *, lower: bool = False
+) -> Expected:
+    """The truth's answer to ``kind`` at ``sample`` and its tolerance (``lower``: its lower
+    bound; no slack yet: kinks and ties are looked for only where the Function's answer
+    differs, by :func:`widen`)."""
     full = _all_requiring_grad(kind, sample)
     values = _masked(kind, sample, answer(subject, oracle, kind, as_float64(full)))
-    allowed = tolerances(subject, oracle, kind, full)
+    allowed = tolerances(subject, oracle, kind, full, lower=lower)
     return Expected(kind, oracle, values, (None,) * len(values), allowed)
 
 
@@ -498,6 +550,10 @@ def judge(
     inputs' neighbours and around the sample only when the first comparison finds a
     difference."""
     modes = modes or ["close"] * len(got)
+    if _lower_first(subject):  # within the lower bound of the tolerance: right (see within())
+        truth = expect(subject, oracle, kind, sample, lower=True)
+        if not _compare_all(subject, sample, truth, got, names, modes, others=None):
+            return []
     truth = expect(subject, oracle, kind, sample)
     failures = _compare_all(subject, sample, truth, got, names, modes, others=None)
     if not failures:

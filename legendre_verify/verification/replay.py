@@ -26,7 +26,16 @@ import torch
 from legendre_verify.verification.oracles import Oracle, OracleError
 from legendre_verify.verification.samples import Sample, tensor_source, value_source
 
-__all__ = ["RecordedOracle", "Recorder", "digest", "recording", "replay", "snippet", "strided"]
+__all__ = [
+    "RecordedOracle",
+    "Recorder",
+    "digest",
+    "recording",
+    "recording_now",
+    "replay",
+    "snippet",
+    "strided",
+]
 
 
 def strided(values: torch.Tensor, strides: Sequence[int]) -> torch.Tensor:
@@ -70,6 +79,11 @@ def recording() -> Iterator[Recorder]:
         yield recorder
     finally:
         RECORDER.reset(token)
+
+
+def recording_now() -> bool:
+    """Is a failure being recorded for its snippet (inside :func:`recording`)?"""
+    return RECORDER.get() is not None
 
 
 def note_answer(oracle: Oracle, kind: str, sample: Sample, value: Any) -> None:

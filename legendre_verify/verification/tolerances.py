@@ -23,6 +23,7 @@ __all__ = [
     "PERTURBATION",
     "VERIFY_FACTOR",
     "eps",
+    "finite_max_abs",
     "ladder_scale",
     "noise_scale",
     "perturbation_scale",
@@ -77,7 +78,8 @@ def truth_tolerance(scale: float) -> float:
     return VERIFY_FACTOR * eps(torch.float64) * scale
 
 
-def _max_abs(t: torch.Tensor | None) -> float:
+def finite_max_abs(t: torch.Tensor | None) -> float:
+    """The largest |element| over the finite elements (0 for None, empty or none finite)."""
     if t is None or t.numel() == 0:
         return 0.0
     finite = t.detach().abs()
@@ -101,18 +103,18 @@ def perturbation_scale(
     the size of a typical rounding error's growth.
     """
     base = [None if q is None else q.detach() for q in quantity(inputs)]
-    scales = [_max_abs(q) for q in base]
+    scales = [finite_max_abs(q) for q in base]
     generator = torch.Generator().manual_seed(0)
     for _ in range(draws):
         moved = []
         for x in inputs:
             signs = torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float64) * 2 - 1
-            size = _max_abs(x)
+            size = finite_max_abs(x)
             moved.append(x.detach() + PERTURBATION * size * signs.to(x.device))
         for k, q in enumerate(quantity(moved)):
             if q is not None and base[k] is not None and q.shape == base[k].shape:
-                sensitivity = _max_abs((q.detach() - base[k]) / PERTURBATION)
-                scales[k] = max(scales[k], _max_abs(base[k]) + sensitivity)
+                sensitivity = finite_max_abs((q.detach() - base[k]) / PERTURBATION)
+                scales[k] = max(scales[k], finite_max_abs(base[k]) + sensitivity)
     return scales
 
 
@@ -308,7 +310,7 @@ def rounding_scale(
             if q is None or b is None or q.shape != b.shape:
                 continue
             moved = (q.detach().double() - b.detach().double()) / ROUNDING_PERTURBATION
-            scales[k] = max(scales[k], _max_abs(moved))
+            scales[k] = max(scales[k], finite_max_abs(moved))
     return scales
 
 
@@ -329,14 +331,16 @@ def noise_scale(
     the computation), with random signs, so the two add like rounding errors do. Draws use
     fixed seeds: a sample always gets the same scale. Where the noisy run fails or is not
     finite, that part is left out (the rest of the model still stands)."""
-    scales = [_max_abs(q) for q in base]
+    scales = [finite_max_abs(q) for q in base]
     noise = [0.0] * len(base)
     generator = torch.Generator().manual_seed(0)
     for seed in range(draws):
         moved = []
         for x in inputs:
             signs = torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float64) * 2 - 1
-            moved.append(x.detach() + ROUNDING_PERTURBATION * _max_abs(x) * signs.to(x.device))
+            moved.append(
+                x.detach() + ROUNDING_PERTURBATION * finite_max_abs(x) * signs.to(x.device)
+            )
         try:
             with RoundingNoise(seed):
                 noisy = quantity(moved)
@@ -346,7 +350,7 @@ def noise_scale(
             if q is None or b is None or q.shape != b.shape:
                 continue
             moved_by = (q.detach().double() - b.detach().double()) / ROUNDING_PERTURBATION
-            noise[k] = max(noise[k], _max_abs(moved_by))
+            noise[k] = max(noise[k], finite_max_abs(moved_by))
     return [s + n for s, n in zip(scales, noise, strict=True)]
 
 
@@ -374,5 +378,5 @@ def ladder_scale(
             continue
         q, b = q.detach().double().cpu(), b.detach().double().cpu()
         both = q.isfinite() & b.isfinite()
-        found.append(_max_abs(torch.where(both, q - b, 0.0)) / eps(torch.float32))
+        found.append(finite_max_abs(torch.where(both, q - b, 0.0)) / eps(torch.float32))
     return found + [0.0] * (len(base) - len(found))

@@ -17,6 +17,7 @@ from legendre_verify.verification.expectations import (
     judge,
     max_abs,
     tolerances,
+    within,
 )
 from legendre_verify.verification.limits import time_limit
 from legendre_verify.verification.oracles import (
@@ -321,25 +322,21 @@ def _differences(
     outs_b: Sequence,
     grads_b: Sequence,
 ) -> Failures:
-    yard = subject.yardstick
-    failures = compare_outputs(
-        subject,
-        a,
-        outs_a,
-        [o.detach().cpu().reshape(oa.shape) for o, oa in zip(outs_b, outs_a, strict=True)],
-        tolerances(subject, yard, "outputs", a),
-        f"{what}: ",
-    )
-    allowed = tolerances(subject, yard, "vjp", a)
-    for i, (ga, gb) in enumerate(zip(grads_a, grads_b, strict=True)):
-        if ga is not None and gb is not None:
-            failures += compare(
-                f"{what}: gradient of {input_label(subject, i)}",
-                ga,
-                gb.cpu().double().reshape(ga.shape),
-                allowed[i],
-            )
-    return failures
+    others = [o.detach().cpu().reshape(oa.shape) for o, oa in zip(outs_b, outs_a, strict=True)]
+
+    def differences(out_allowed: list[float], grad_allowed: list[float]) -> Failures:
+        failures = compare_outputs(subject, a, outs_a, others, out_allowed, f"{what}: ")
+        for i, (ga, gb) in enumerate(zip(grads_a, grads_b, strict=True)):
+            if ga is not None and gb is not None:
+                failures += compare(
+                    f"{what}: gradient of {input_label(subject, i)}",
+                    ga,
+                    gb.cpu().double().reshape(ga.shape),
+                    grad_allowed[i],
+                )
+        return failures
+
+    return within(subject, subject.yardstick, [("outputs", a), ("vjp", a)], differences)
 
 
 #: gradcheck's finite-difference step (its default eps), doubled: the reach of its samples

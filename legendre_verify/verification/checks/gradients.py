@@ -19,8 +19,8 @@ from legendre_verify.verification.checks.base import (
     max_abs,
     register,
     replace,
-    tolerances,
     vjp,
+    within,
 )
 from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Capability, Subject
@@ -106,21 +106,30 @@ def linearity(subject: Subject, sample: Sample) -> Failures:
             for x, y in zip(g1, g2, strict=True)
         ),
     )
-    allowed = tolerances(subject, subject.yardstick, "vjp", scale_sample)
-    failures: Failures = []
-    for i, (m, f, s) in enumerate(zip(got, first, second, strict=True)):
-        if m is not None:
-            f, s = f.detach().cpu().double(), s.detach().cpu().double()
-            # where a part overflowed (inf - inf) linearity says nothing: not judged there
-            finite = f.isfinite() & s.isfinite()
-            combined = torch.where(finite, a * f + b * s, m.detach().cpu().double())
-            failures += compare(
+    combined: list[torch.Tensor | None] = []
+    for m, f, s in zip(got, first, second, strict=True):
+        if m is None:
+            combined.append(None)
+            continue
+        f, s = f.detach().cpu().double(), s.detach().cpu().double()
+        # where a part overflowed (inf - inf) linearity says nothing: not judged there
+        finite = f.isfinite() & s.isfinite()
+        combined.append(torch.where(finite, a * f + b * s, m.detach().cpu().double()))
+
+    def differences(allowed: list[float]) -> Failures:
+        return [
+            failure
+            for i, (m, c) in enumerate(zip(got, combined, strict=True))
+            if m is not None
+            for failure in compare(
                 f"vjp(a*g1 + b*g2) of {input_label(subject, i)} vs a*vjp(g1) + b*vjp(g2)",
                 m,
-                combined,
+                c,
                 allowed[i],
             )
-    return failures
+        ]
+
+    return within(subject, subject.yardstick, [("vjp", scale_sample)], differences)
 
 
 @register(needs=[Capability.MULTIPLE_OUTPUTS], dtypes=DtypeDraw.ALL)
@@ -129,8 +138,7 @@ def undefined_grad_outputs(subject: Subject, sample: Sample) -> Failures:
     gives what zeros in their place give (catches backwards that crash on None with
     ctx.set_materialize_grads(False), or treat a missing gradient as nonzero)."""
     n = len(sample.grad_outputs)
-    failures: Failures = []
-    allowed = tolerances(subject, subject.yardstick, "vjp", sample)
+    pairs_found = []  # (which were dropped, the gradients with None, with zeros in their place)
     for size in range(1, n):
         for dropped in itertools.combinations(range(n), size):
             with_none = [None if k in dropped else g for k, g in enumerate(sample.grad_outputs)]
@@ -146,6 +154,11 @@ def undefined_grad_outputs(subject: Subject, sample: Sample) -> Failures:
                     f"undefined (None): {str(error)[:500]}"
                 ]
             _, want = vjp(subject, sample, with_zero)
+            pairs_found.append((dropped, got, want))
+
+    def differences(allowed: list[float]) -> Failures:
+        failures: Failures = []
+        for dropped, got, want in pairs_found:
             for i, (g, w) in enumerate(zip(got, want, strict=True)):
                 if w is not None:
                     failures += compare(
@@ -155,7 +168,9 @@ def undefined_grad_outputs(subject: Subject, sample: Sample) -> Failures:
                         w.detach().cpu().double(),
                         allowed[i],
                     )
-    return failures
+        return failures
+
+    return within(subject, subject.yardstick, [("vjp", sample)], differences)
 
 
 def gradcheck_inputs(sample: Sample) -> tuple[torch.Tensor, ...]:

@@ -17,8 +17,8 @@ from legendre_verify.verification.checks.base import (
     output_modes,
     pairs,
     register,
-    tolerances,
     vjp,
+    within,
 )
 from legendre_verify.verification.checks.gradients import gradcheck_inputs
 from legendre_verify.verification.samples import Sample
@@ -135,21 +135,22 @@ def transposition(subject: Subject, sample: Sample) -> Failures:
         for t, v in zip(ju, grads, strict=True)
         if v is not None
     )
-    yard = subject.yardstick
-    allowed = sum(
-        float(u.double().abs().sum()) * tol
-        for u, tol in zip(sample.tangents, tolerances(subject, yard, "vjp", sample), strict=True)
-    ) + sum(
-        float(v.double().abs().sum()) * tol
-        for v, tol in zip(grads, tolerances(subject, yard, "jvp", sample), strict=True)
-        if v is not None
-    )
-    return compare(
-        "<u, J^T v> (backward) vs <J u, v> (forward-mode AD)",
-        torch.tensor(left),
-        torch.tensor(right),
-        allowed,
-    )
+    u_sizes = [float(u.double().abs().sum()) for u in sample.tangents]
+    v_sizes = [None if v is None else float(v.double().abs().sum()) for v in grads]
+
+    def difference(vjp_allowed: list[float], jvp_allowed: list[float]) -> Failures:
+        allowed = sum(size * tol for size, tol in zip(u_sizes, vjp_allowed, strict=True)) + sum(
+            size * tol for size, tol in zip(v_sizes, jvp_allowed, strict=True) if size is not None
+        )
+        return compare(
+            "<u, J^T v> (backward) vs <J u, v> (forward-mode AD)",
+            torch.tensor(left),
+            torch.tensor(right),
+            allowed,
+        )
+
+    questions = [("vjp", sample), ("jvp", sample)]
+    return within(subject, subject.yardstick, questions, difference)
 
 
 @register(small=True, cost=5, needs=[Capability.DOUBLE_BACKWARD, Capability.FINITE_DIFFERENCES])

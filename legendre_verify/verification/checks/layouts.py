@@ -17,8 +17,8 @@ from legendre_verify.verification.checks.base import (
     register,
     replace,
     same_run,
-    tolerances,
     vjp,
+    within,
 )
 from legendre_verify.verification.samples import Sample, with_layout
 from legendre_verify.verification.subject import Capability, Subject
@@ -114,9 +114,7 @@ def batch(subject: Subject, sample: Sample) -> Failures:
     n_loop = len(loop)
     dims = _loop_dims(subject, sample)
     outs, grads = vjp(subject, sample)
-    yard = subject.yardstick
-    failures: Failures = []
-    summed: list[torch.Tensor | None] = [None] * len(grads)
+    parts, answers = [], []
     for b in range(loop[0]):
         part = replace(
             sample.with_inputs(
@@ -129,40 +127,58 @@ def batch(subject: Subject, sample: Sample) -> Failures:
             loop=loop[1:],
         )
         part_outs, part_grads = vjp(subject, part)
-        failures += compare_outputs(
-            subject,
-            part,
-            [o[b] for o in outs],
-            [o.detach().cpu() for o in part_outs],
-            tolerances(subject, yard, "outputs", part),
-            f"batch element {b} vs a call on it alone: ",
-        )
-        allowed = tolerances(subject, yard, "vjp", part)
-        for i, (g, p) in enumerate(zip(grads, part_grads, strict=True)):
-            if g is None or p is None:
-                continue
-            p = p.detach().cpu().double()
-            if dims[i] == n_loop and g.shape[0] == loop[0]:
-                failures += compare(
-                    f"batch element {b}: gradient of {input_label(subject, i)} vs a call on it "
-                    "alone",
-                    g[b],
-                    p,
-                    allowed[i],
-                )
-            else:  # broadcast along the batch: its gradient sums the elements'
-                summed[i] = p if summed[i] is None else summed[i] + p
-        if failures:
-            return failures
-    for i, total in enumerate(summed):
-        if total is not None and grads[i] is not None:
-            g = grads[i]
-            got = g[0] if dims[i] == n_loop else g
-            failures += compare(
-                f"gradient of {input_label(subject, i)} (broadcast along the batch) vs the sum "
-                "of the calls on each element alone",
-                got,
-                total.reshape(got.shape),
-                loop[0] * tolerances(subject, yard, "vjp", sample)[i],
+        parts.append(part)
+        answers.append(
+            (
+                [o.detach().cpu() for o in part_outs],
+                [None if q is None else q.detach().cpu().double() for q in part_grads],
             )
-    return failures
+        )
+    # an input with the loop dimension has per-element gradients; one broadcast along it, the
+    # sum of the elements'
+    looped = [
+        g is not None and dims[i] == n_loop and g.shape[0] == loop[0] for i, g in enumerate(grads)
+    ]
+    summed: list[torch.Tensor | None] = [None] * len(grads)
+    for _, part_grads in answers:
+        for i, q in enumerate(part_grads):
+            if grads[i] is not None and q is not None and not looped[i]:
+                summed[i] = q if summed[i] is None else summed[i] + q
+
+    def differences(*allowed: list[float]) -> Failures:
+        failures: Failures = []
+        for b, (part, (part_outs, part_grads)) in enumerate(zip(parts, answers, strict=True)):
+            failures += compare_outputs(
+                subject,
+                part,
+                [o[b] for o in outs],
+                part_outs,
+                allowed[2 * b],
+                f"batch element {b} vs a call on it alone: ",
+            )
+            for i, q in enumerate(part_grads):
+                if looped[i] and q is not None:
+                    failures += compare(
+                        f"batch element {b}: gradient of {input_label(subject, i)} vs a call on "
+                        "it alone",
+                        grads[i][b],
+                        q,
+                        allowed[2 * b + 1][i],
+                    )
+            if failures:
+                return failures
+        for i, total in enumerate(summed):
+            if total is not None:
+                g = grads[i]
+                got = g[0] if dims[i] == n_loop else g
+                failures += compare(
+                    f"gradient of {input_label(subject, i)} (broadcast along the batch) vs the "
+                    "sum of the calls on each element alone",
+                    got,
+                    total.reshape(got.shape),
+                    loop[0] * allowed[-1][i],
+                )
+        return failures
+
+    questions = [(kind, part) for part in parts for kind in ("outputs", "vjp")]
+    return within(subject, subject.yardstick, [*questions, ("vjp", sample)], differences)

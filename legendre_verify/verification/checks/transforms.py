@@ -15,8 +15,8 @@ from legendre_verify.verification.checks.base import (
     input_label,
     judge,
     register,
-    tolerances,
     vjp,
+    within,
 )
 from legendre_verify.verification.samples import Sample
 from legendre_verify.verification.subject import Capability, Subject
@@ -33,19 +33,23 @@ def vmap(subject: Subject, sample: Sample) -> Failures:
     batched = torch.func.vmap(f)(
         *(torch.stack([x, y]) for x, y in zip(inputs, others, strict=True))
     )
-    yard = subject.yardstick
-    failures: Failures = []
-    for b, xs in enumerate((inputs, others)):
-        direct = f(*xs)
-        allowed = tolerances(subject, yard, "outputs", sample.with_inputs(xs))
-        for k, (got, want) in enumerate(zip(batched, direct, strict=True)):
-            index = subject.spec.differentiable_outputs[k]
-            failures += compare(
-                f"vmap output {index}, batch element {b}, vs an unbatched call",
-                got[b],
-                want.detach().cpu().double(),
-                allowed[index],
-            )
+    directs = [[o.detach().cpu().double() for o in f(*xs)] for xs in (inputs, others)]
+
+    def differences(*allowed: list[float]) -> Failures:
+        failures: Failures = []
+        for b, direct in enumerate(directs):
+            for k, (got, want) in enumerate(zip(batched, direct, strict=True)):
+                index = subject.spec.differentiable_outputs[k]
+                failures += compare(
+                    f"vmap output {index}, batch element {b}, vs an unbatched call",
+                    got[b],
+                    want,
+                    allowed[b][index],
+                )
+        return failures
+
+    questions = [("outputs", sample.with_inputs(xs)) for xs in (inputs, others)]
+    failures = within(subject, subject.yardstick, questions, differences)
     if Capability.VMAP_OF_GRAD in subject.capabilities and sample.shape:
         per_element = torch.func.vmap(torch.func.grad(lambda t: subject.fn(t.reshape(())).sum()))
         got = per_element(inputs[0].reshape(-1)).reshape(sample.shape)
@@ -81,23 +85,27 @@ def _compile_check(backend: str) -> Callable[[Subject, Sample], Failures]:
         )
         with torch._dynamo.config.patch(**{limit: 1024}):
             outs, grads = vjp(subject, sample, fn=subject.compiled(backend))
-        yard = subject.yardstick
-        allowed = tolerances(subject, yard, "outputs", sample)
-        failures: Failures = []
-        for k, (o, e) in enumerate(zip(outs, eager_outs, strict=True)):
-            failures += compare(
-                f"torch.compile({backend}) output {k} vs eager", o, e.detach().cpu(), allowed[k]
-            )
-        allowed = tolerances(subject, yard, "vjp", sample)
-        for i, (g, e) in enumerate(zip(grads, eager_grads, strict=True)):
-            if e is not None:
+        eager_outs = [e.detach().cpu() for e in eager_outs]
+        eager_grads = [None if e is None else e.cpu().double() for e in eager_grads]
+
+        def differences(out_allowed: list[float], grad_allowed: list[float]) -> Failures:
+            failures: Failures = []
+            for k, (o, e) in enumerate(zip(outs, eager_outs, strict=True)):
                 failures += compare(
-                    f"torch.compile({backend}) gradient of {input_label(subject, i)} vs eager",
-                    g,
-                    e.cpu().double(),
-                    allowed[i],
+                    f"torch.compile({backend}) output {k} vs eager", o, e, out_allowed[k]
                 )
-        return failures
+            for i, (g, e) in enumerate(zip(grads, eager_grads, strict=True)):
+                if e is not None:
+                    failures += compare(
+                        f"torch.compile({backend}) gradient of {input_label(subject, i)} vs eager",
+                        g,
+                        e,
+                        grad_allowed[i],
+                    )
+            return failures
+
+        questions = [("outputs", sample), ("vjp", sample)]
+        return within(subject, subject.yardstick, questions, differences)
 
     return run
 
