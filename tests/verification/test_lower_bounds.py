@@ -7,6 +7,8 @@ sample, the verdict of the full model alone."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from legendre_verify.verification import expectations
@@ -17,6 +19,11 @@ from legendre_verify.verification.mutants.general import GENERAL_CORRECT, GENERA
 from legendre_verify.verification.mutants.public import PUBLIC_CORRECT, PUBLIC_MUTANTS
 from legendre_verify.verification.oracles import MissingDerivative
 from legendre_verify.verification.search import explore
+
+#: samples per group: few in CI, more locally (as test_general.py's EXAMPLES)
+SAMPLES = {"ci": 3, "dev": 4, "thorough": 12}.get(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"), 4
+)
 
 _PICKED = {
     # correct, with cancellation or ties the noise model is there for
@@ -63,7 +70,7 @@ def test_every_picked_function_is_there():
 
 @pytest.mark.parametrize("mutant", _SUBJECTS, ids=lambda m: f"{m.name}-{m.bug[:7]}")
 def test_lower_bounds_first_never_change_a_verdict(mutant, monkeypatch):
-    plan = make_plan(mutant.fn, max_examples=4, derandomize=True, **mutant.options)
+    plan = make_plan(mutant.fn, max_examples=SAMPLES, derandomize=True, **mutant.options)
     subject = plan.subject
     compared = failed = 0
     for group in plan.groups:
@@ -79,8 +86,8 @@ def test_lower_bounds_first_never_change_a_verdict(mutant, monkeypatch):
                 compared += 1
                 failed += full is True
 
-        _each_sample(group.strategy, min(group.total, 4), visit)
-    assert compared >= 20
+        _each_sample(group.strategy, min(group.total, SAMPLES), visit)
+    assert compared >= 5 * SAMPLES
     if mutant.bug != "correct":
         assert failed, "the planted bug should fail some check at these samples"
 
