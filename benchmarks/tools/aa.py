@@ -20,6 +20,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -61,6 +62,7 @@ def run_twice(extra: list[str], env: dict[str, str]) -> list[dict[str, str]]:
     head = _head()
     seen = []
     for run in (1, 2):
+        shutil.rmtree(AA / f"run{run}", ignore_errors=True)  # an earlier A/A's results: stale
         config = _config(run)
         command = [
             sys.executable,
@@ -91,9 +93,10 @@ def _results(directory: Path) -> dict[tuple[str, tuple], float]:
     from asv.results import Results
 
     found: dict[tuple[str, tuple], float] = {}
-    for path in sorted(directory.glob("*/*.json")):
-        if path.name == "machine.json":
-            continue
+    paths = [p for p in sorted(directory.glob("*/*.json")) if p.name != "machine.json"]
+    if len(paths) > 1:  # two commits' results would overwrite each other's figures
+        raise SystemExit(f"{directory} holds results of {len(paths)} runs; one is compared")
+    for path in paths:
         results = Results.load(str(path))
         for key in results.get_all_result_keys():
             params = results.get_result_params(key)
