@@ -147,8 +147,7 @@ def scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[
         if same:
             return [max(column) for column in zip(*same, strict=False)]
     found = subject.cached(
-        ("scales", id(oracle), kind, sample.fingerprint()),
-        lambda: _scales(subject, oracle, kind, sample),
+        _scales_key(oracle, kind, sample), lambda: _scales(subject, oracle, kind, sample)
     )
     note_scales(oracle, kind, sample, found)
     return found
@@ -167,6 +166,11 @@ def in_float32(s64: Sample) -> Sample:
         grad_outputs=tuple(cast(g) for g in s64.grad_outputs),
         tangents=tuple(cast(u) for u in s64.tangents),
     )
+
+
+def _scales_key(oracle: Oracle, kind: str, sample: Sample) -> tuple:
+    """Where :func:`scales` keeps a sample's measured scales in the subject's cache."""
+    return ("scales", id(oracle), kind, sample.fingerprint())
 
 
 def _grid_scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -> list[float] | None:
@@ -219,7 +223,7 @@ def _floor_scales(subject: Subject, oracle: Oracle, kind: str, sample: Sample) -
     measures is at least the truth's own size, max |Q| (:func:`noise_scale` starts from it),
     and at least the grid's (where there is one); where the grid alone is the model, or the
     sample's scales are measured already, those."""
-    known = subject.cache.get(("scales", id(oracle), kind, sample.fingerprint()))
+    known = subject.cache.get(_scales_key(oracle, kind, sample))
     if known is not None:
         return known
     grid = _grid_scales(subject, oracle, kind, sample)

@@ -16,7 +16,6 @@ from legendre_verify.verification.expectations import (
     exact,
     judge,
     max_abs,
-    tolerances,
     within,
 )
 from legendre_verify.verification.limits import time_limit
@@ -483,7 +482,7 @@ __all__ += [
     "replace",
     "same_run",
     "straddles_kink",
-    "tolerances",
     "vjp",
+    "within",
     "zeros_for_none",
 ]
