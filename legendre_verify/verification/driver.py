@@ -19,7 +19,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang
 from legendre_verify.verification.narrowing import one_element
 from legendre_verify.verification.options import Options
 from legendre_verify.verification.oracles import MissingDerivative, OracleError
+from legendre_verify.verification.process import verify_settings
 from legendre_verify.verification.replay import recording, snippet
 from legendre_verify.verification.report import (
     CheckProgress,
@@ -487,31 +488,16 @@ def root_cause(failures: list[str]) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """torch on one intra-op thread for the block, then as it was. verify's samples are a few
-    dozen elements: a parallel operation on them only waits for the other threads' time
-    slices, and with one other busy program on a 2-core machine an attention verify took
-    24-32 s warm on two threads against 1.4-1.5 s on one."""
-    before = torch.get_num_threads()
-    if before > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before > 1:
-            torch.set_num_threads(before)
-
-
 def run_plan(
     plan: Plan,
     *,
     progress: Callable[[CheckResult], None] | None = None,
     on_sample: Callable[[CheckProgress], None] | None = None,
 ) -> Report:
-    """Run every check of the plan (see the module docstring) into a :class:`Report`, on one
-    torch thread (see :func:`one_thread`)."""
-    with one_thread():
+    """Run every check of the plan (see the module docstring) into a :class:`Report`, with
+    :func:`~legendre_verify.verification.process.verify_settings` (one torch thread, the
+    process's older objects out of the garbage collector's passes)."""
+    with verify_settings():
         return _run_plan(plan, progress, on_sample)
 
 
@@ -845,13 +831,14 @@ def verify_with(
     raise_on_failure: bool = True,
 ) -> Report:
     """:func:`verify` with its options already grouped."""
-    try:
-        plan = make_plan(fn, options)
-    except VerificationError as error:  # the Function hung on the example while probed
-        if raise_on_failure:
-            raise
-        return error.report
-    report = run_plan(plan, progress=progress, on_sample=on_sample)
+    with verify_settings():
+        try:
+            plan = make_plan(fn, options)
+        except VerificationError as error:  # the Function hung on the example while probed
+            if raise_on_failure:
+                raise
+            return error.report
+        report = run_plan(plan, progress=progress, on_sample=on_sample)
     if not report.passed and raise_on_failure:
         raise VerificationError(report.failure_text(), report)
     return report
