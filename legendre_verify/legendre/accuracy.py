@@ -18,7 +18,7 @@ from legendre_verify.legendre.functions import legendre_p_derivative
 from legendre_verify.verification.tolerances import ulp
 
 if TYPE_CHECKING:
-    from legendre_verify.verification.oracles import SymbolicOracle
+    from legendre_verify.verification.symbolic import SymbolicOracle
 
 __all__ = ["AccuracyRow", "format_table", "legendre_oracle", "measure", "sample_points", "worst"]
 
@@ -62,7 +62,7 @@ def legendre_oracle(n: int) -> SymbolicOracle:
     """
     import sympy
 
-    from legendre_verify.verification.oracles import SymbolicOracle
+    from legendre_verify.verification.symbolic import SymbolicOracle
 
     return SymbolicOracle(lambda x: sympy.legendre(n, x), 1)
 

@@ -25,7 +25,6 @@ from legendre_verify.verification.oracles import (
     OracleError,
     ReferenceOracle,
     SelfOracle,
-    SymbolicOracle,
 )
 from legendre_verify.verification.signature import (
     CallSpec,
@@ -663,6 +662,8 @@ def _build_subject(
     notes: list[str] = []
     reasons: dict[Capability, str] = {}
     if symbolic is not None:
+        from legendre_verify.verification.symbolic import SymbolicOracle  # sympy: 0.3 s
+
         try:
             oracles.append(SymbolicOracle(symbolic, len(spec.diff)))
             oracles[-1].timeout = timeout

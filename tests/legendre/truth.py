@@ -10,7 +10,7 @@ import torch
 
 from legendre_verify.legendre import bounds
 from legendre_verify.legendre.accuracy import legendre_oracle
-from legendre_verify.verification.oracles import SymbolicOracle
+from legendre_verify.verification.symbolic import SymbolicOracle
 
 
 @functools.cache

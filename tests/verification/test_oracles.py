@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from legendre_verify.legendre.accuracy import legendre_oracle
-from legendre_verify.verification.oracles import SymbolicOracle
+from legendre_verify.verification.symbolic import SymbolicOracle
 
 points = hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-4, 4))
 
