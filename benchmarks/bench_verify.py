@@ -15,7 +15,7 @@ import sys
 import time
 
 from .common import REDUCED, SMOKE, once
-from .verify_subjects import NAMES, subject
+from .verify_subjects import NAMES, fresh_env, subject
 
 SUBJECTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify_subjects.py")
 
@@ -81,6 +81,7 @@ class VerifyCold:
             check=True,
             capture_output=True,
             timeout=self.timeout,
+            env=fresh_env(),
         )
         return time.perf_counter() - start
 

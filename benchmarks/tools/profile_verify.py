@@ -107,10 +107,17 @@ def profile(name: str, repeat: int) -> None:
 
 def fresh(name: str, repeat: int) -> None:
     script = Path(__file__).resolve().parents[1] / "verify_subjects.py"
+    import verify_subjects  # on sys.path: subjects() put it there
+
     times = []
     for _ in range(repeat + 1):  # the first one fills bytecode and inductor's disk caches
         started = time.perf_counter()
-        subprocess.run([sys.executable, str(script), name], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(script), name],
+            check=True,
+            capture_output=True,
+            env=verify_subjects.fresh_env(),
+        )
         times.append(time.perf_counter() - started)
     kept = sorted(times[1:])
     print(f"| {name} | {kept[len(kept) // 2]:.2f} | {kept[0]:.2f}–{kept[-1]:.2f} |", flush=True)
