@@ -8,7 +8,10 @@ process) and, with --fresh, the first run in a fresh process (import included).
 
 The four Functions are ``benchmarks/verify_subjects.py``'s (the asv ``Verify`` benchmark's).
 Warm: the median of ``--repeat`` runs after one untimed run; fresh: ``--repeat`` fresh
-processes (``python benchmarks/verify_subjects.py NAME``), import included, median.
+processes (``python benchmarks/verify_subjects.py NAME``), import included, median, next to
+the floors no verify can go under (a fresh process that only imports torch, torch and dynamo,
+every module a default verify loads), each with the seconds the interpreter's exit takes
+(after the last atexit hook: the teardown of those modules).
 """
 
 from __future__ import annotations
@@ -105,22 +108,59 @@ def profile(name: str, repeat: int) -> None:
     print(f"| {name} | {total:.2f} | {cells} | {checks} |", flush=True)
 
 
-def fresh(name: str, repeat: int) -> None:
-    script = Path(__file__).resolve().parents[1] / "verify_subjects.py"
+#: what a fresh process of each row runs: the floors (imports only) and the four verifies
+_ATEXIT_STAMP = (
+    "import atexit, sys, time\n"
+    "atexit.register(lambda: print('EXITING', time.time(), file=sys.stderr))\n"
+)
+FLOORS = {
+    "python, nothing imported": "pass",
+    "import torch": "import torch",
+    "import torch, torch._dynamo": "import torch, torch._dynamo",
+    "every module a default verify imports, nothing run": (
+        "import torch, torch._dynamo, sympy, hypothesis, networkx\n"
+        "import torch._functorch.aot_autograd, torch.fx.experimental.symbolic_shapes\n"
+        "import legendre_verify.verification.driver, legendre_verify.verification.symbolic"
+    ),
+}
+
+
+def _fresh_once(code: str) -> tuple[float, float]:
+    """(wall seconds, of which the interpreter's exit after the last atexit hook) of one fresh
+    ``python -c code``."""
     import verify_subjects  # on sys.path: subjects() put it there
 
-    times = []
-    for _ in range(repeat + 1):  # the first one fills bytecode and inductor's disk caches
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, str(script), name],
-            check=True,
-            capture_output=True,
-            env=verify_subjects.fresh_env(),
-        )
-        times.append(time.perf_counter() - started)
-    kept = sorted(times[1:])
-    print(f"| {name} | {kept[len(kept) // 2]:.2f} | {kept[0]:.2f}–{kept[-1]:.2f} |", flush=True)
+    started = time.time()
+    done = subprocess.run(
+        [sys.executable, "-c", _ATEXIT_STAMP + code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=verify_subjects.fresh_env(),
+    )
+    ended = time.time()
+    stamp = [line for line in done.stderr.splitlines() if line.startswith("EXITING ")][-1]
+    return ended - started, ended - float(stamp.split()[1])
+
+
+def fresh(label: str, code: str, repeat: int) -> None:
+    """One row: the median of ``repeat`` fresh processes after one untimed run (it fills the
+    bytecode and inductor's disk caches, as a user's second run finds them)."""
+    runs = [_fresh_once(code) for _ in range(repeat + 1)][1:]
+    walls = sorted(w for w, _ in runs)
+    exits = sorted(e for _, e in runs)
+    print(
+        f"| {label} | {walls[len(walls) // 2]:.2f} | {walls[0]:.2f}–{walls[-1]:.2f} "
+        f"| {exits[len(exits) // 2]:.2f} |",
+        flush=True,
+    )
+
+
+def _subject_code(name: str) -> str:
+    script = Path(__file__).resolve().parents[1] / "verify_subjects.py"
+    return f"import runpy, sys\nsys.argv = [{str(script)!r}, {name!r}]\n" + (
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
 
 
 def main() -> None:
@@ -130,9 +170,12 @@ def main() -> None:
     args = parser.parse_args()
     names = list(subjects())
     if args.fresh:
-        print("| Function | fresh process s (median) | range |\n|---|---|---|")
+        print("| fresh process | wall s (median) | range | of it, the interpreter's exit s |")
+        print("|---|---|---|---|")
+        for label, code in FLOORS.items():
+            fresh(label, code, args.repeat)
         for name in names:
-            fresh(name, args.repeat)
+            fresh(f"{name}: a default verify", _subject_code(name), args.repeat)
         return
     instrument()
     print("| Function | warm s | " + " | ".join(PHASES) + " | slowest checks (s) |")
