@@ -29,10 +29,16 @@ if TYPE_CHECKING:
     from legendre_verify.verification.driver import verify
     from legendre_verify.verification.oracles import OracleError
     from legendre_verify.verification.pytest_plugin import verification_tests
-    from legendre_verify.verification.report import CheckResult, Report, VerificationError
+    from legendre_verify.verification.report import (
+        CheckResult,
+        InternalError,
+        Report,
+        VerificationError,
+    )
 
 __all__ = [
     "CheckResult",
+    "InternalError",
     "LegendrePolynomial",
     "LegendrePolynomial3",
     "LegendrePolynomialDerivative",
@@ -61,6 +67,7 @@ _LAZY = {
     "VerificationError": (f"{_VERIFICATION}.report", "VerificationError"),
     "Report": (f"{_VERIFICATION}.report", "Report"),
     "CheckResult": (f"{_VERIFICATION}.report", "CheckResult"),
+    "InternalError": (f"{_VERIFICATION}.report", "InternalError"),
     "OracleError": (f"{_VERIFICATION}.oracles", "OracleError"),
     "verification_tests": (f"{_VERIFICATION}.pytest_plugin", "verification_tests"),
     "constant": (f"{_VERIFICATION}.arguments", "constant"),

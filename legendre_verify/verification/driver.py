@@ -39,6 +39,7 @@ from legendre_verify.verification.replay import recording, snippet
 from legendre_verify.verification.report import (
     CheckProgress,
     CheckResult,
+    InternalError,
     Report,
     VerificationError,
 )
@@ -371,9 +372,9 @@ class _Tally:
 
 
 class _Abort(BaseException):
-    """Leaves Hypothesis at once (an oracle's error: nothing to shrink)."""
+    """Leaves Hypothesis at once (an oracle's or the verifier's own error: nothing to shrink)."""
 
-    def __init__(self, error: OracleError, sample: Sample) -> None:
+    def __init__(self, error: OracleError | InternalError, sample: Sample) -> None:
         super().__init__(str(error))
         self.error, self.sample = error, sample
 
@@ -434,7 +435,7 @@ def _explore_group(
             except Hang as hang:
                 tally.hang = (sample, hang)
                 raise
-            except OracleError as error:
+            except (OracleError, InternalError) as error:
                 raise _Abort(error, sample) from error
             finally:
                 tally.seconds += time.perf_counter() - t0
@@ -459,7 +460,7 @@ def _explore_group(
     except Hang:
         pass  # recorded in its check's tally
     except _Abort as abort:
-        raise OracleError(
+        raise type(abort.error)(
             f"{abort.error}\nat the sample (as it was before the call):\n{abort.sample.describe()}"
         ) from abort.error
 

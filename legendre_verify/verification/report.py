@@ -135,6 +135,11 @@ class Report:
         return self.format_table()
 
 
+class InternalError(RuntimeError):
+    """legendre-verify's own failure (a bug in the verifier), raised as itself: never a verdict
+    on the Function under test, never reported as one of its failures."""
+
+
 class VerificationError(AssertionError):
     """A check failed; the message holds the shrunk minimal sample and how to reproduce it."""
 

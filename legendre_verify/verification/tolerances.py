@@ -79,10 +79,12 @@ def truth_tolerance(scale: float) -> float:
 
 
 def finite_max_abs(t: torch.Tensor | None) -> float:
-    """The largest |element| over the finite elements (0 for None, empty or none finite)."""
+    """The largest |element| over the finite elements (0 for None, empty or none finite; a bool
+    tensor, such as a mask output, counts True as 1: torch has no abs of bool)."""
     if t is None or t.numel() == 0:
         return 0.0
-    finite = t.detach().abs()
+    finite = t.detach()
+    finite = (finite.to(torch.uint8) if finite.dtype == torch.bool else finite).abs()
     finite = finite[torch.isfinite(finite)]
     return float(finite.max()) if finite.numel() else 0.0
 

@@ -20,11 +20,12 @@ from user_functions import (
     HardSwish,
     LeakyReLU,
     MyReLU,
+    ReLUWithMask,
     RoundSTE,
     SignSTE,
 )
 
-from legendre_verify import OracleError, VerificationError, verify
+from legendre_verify import InternalError, OracleError, VerificationError, verify
 from legendre_verify.verification.mutants.elementwise import _P3, DerivativeOff1e4, p3
 
 EXAMPLES = {"ci": 8, "dev": 12, "thorough": 60}.get(
@@ -189,6 +190,36 @@ class HardSwishWrongKnee(HardSwish):
 def test_bugs_in_kinked_functions_are_still_caught(fn, options):
     with pytest.raises(VerificationError):
         verify(fn, **options, fail_fast=True)
+
+
+class ReLUMaskInverted(ReLUWithMask):
+    @staticmethod
+    def forward(ctx, x):
+        out, mask = ReLUWithMask.forward(ctx, x)
+        return out, ~mask  # the bool output wrong, the float output and gradient right
+
+
+def test_a_bool_output_is_compared_exactly_and_its_bug_blamed_on_the_function():
+    # the bool output once crashed the tolerance model (torch has no abs of bool): the
+    # verifier's own error, reported as the Function failing 'values'
+    options = dict(example=(torch.linspace(-0.9, 0.8, 12).reshape(3, 4),), kinks=[0.0])
+    reference = {"reference": lambda x: (torch.relu(x), x > 0)}
+    assert verify(ReLUWithMask.apply, **options, **reference, checks=["values"]).passed
+    with pytest.raises(VerificationError, match=r"check 'values' failed(?s:.*)output 1") as caught:
+        verify(ReLUMaskInverted.apply, **options, **reference, checks=["values"])
+    assert "abs" not in str(caught.value)
+
+
+def test_the_verifiers_own_error_is_raised_as_its_own_not_blamed_on_the_function(monkeypatch):
+    from legendre_verify.verification import tolerances
+
+    # an error inside the verifier's tolerance arithmetic (as the bool output's was)
+    monkeypatch.setattr(tolerances, "VERIFY_FACTOR", None)
+    with pytest.raises(InternalError, match="not in the Function under test") as caught:
+        verify(p3, symbolic=lambda x: sympy.legendre(3, x), checks=["values"])
+    assert "TypeError" in str(caught.value)
+    assert "at the sample" in str(caught.value)
+    assert not isinstance(caught.value, VerificationError)
 
 
 def test_an_imprecise_reference_is_an_oracle_error_unless_its_error_is_declared():

@@ -31,6 +31,7 @@ __all__ = [
     "MemoryEfficientSwish",
     "MulAdd",
     "MyReLU",
+    "ReLUWithMask",
     "RoundSTE",
     "ScaleInPlace",
     "SignSTE",
@@ -191,6 +192,28 @@ class MyReLU(Function):
         grad_input = grad_output.clone()
         grad_input[input < 0] = 0
         return grad_input
+
+
+class ReLUWithMask(Function):
+    """ReLU that also returns its bool mask, ``(relu(x), x > 0)``, the mask marked
+    non-differentiable and saved for backward (1 byte an element instead of the input).
+
+    Modeled on the memory-saving activations of public training code (in-place ABN's and
+    Megatron's activation Functions keep a mask, not the input; ``torch.native_dropout``
+    likewise returns ``(output, bool mask)``).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        mask = x > 0
+        ctx.mark_non_differentiable(mask)
+        ctx.save_for_backward(mask)
+        return x * mask, mask
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_mask):
+        (mask,) = ctx.saved_tensors
+        return grad_out * mask
 
 
 class LeakyReLU(Function):
@@ -619,6 +642,15 @@ CASES: list[tuple[str, object, dict]] = [
             example=(_grid(6, lo=-0.95, hi=0.95),),
             reference=F.relu,
             symbolic=lambda x: sympy.Max(x, 0),
+        ),
+    ),
+    (
+        "relu_with_bool_mask_output",
+        ReLUWithMask.apply,
+        dict(
+            example=(_grid(3, 4, lo=-0.95, hi=0.95),),
+            reference=lambda x: (F.relu(x), x > 0),
+            kinks=[0.0],
         ),
     ),
     (

@@ -4,6 +4,8 @@ its vjp, comparing with an oracle under the one tolerance formula."""
 from __future__ import annotations
 
 import enum
+import importlib
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +27,7 @@ from legendre_verify.verification.oracles import (
     OracleError,
     as_float64,
 )
+from legendre_verify.verification.report import InternalError
 from legendre_verify.verification.samples import Sample, clone_like
 from legendre_verify.verification.subject import Capability, Subject
 
@@ -94,9 +97,30 @@ def register(
     return decorate
 
 
+#: the verifier's modules that never call the Function (the oracle only through
+#: ``Oracle.ask``, whose failures are OracleErrors): an exception raised in one of them is the
+#: verifier's own
+_OWN_FILES = frozenset(
+    importlib.import_module(f"legendre_verify.verification.{name}").__file__
+    for name in ("expectations", "samples", "tolerances")
+)
+
+
+def raised_by_the_verifier(error: BaseException) -> bool:
+    """Was ``error`` raised in the verifier's own arithmetic (its innermost frame in a module
+    of :data:`_OWN_FILES`), not by the Function it runs?"""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename in _OWN_FILES
+
+
 def run_check(check: Check | str, subject: Subject, sample: Sample) -> Failures:
     """Run one check; an exception from the Function is a failure, not a crash of the run. An
-    oracle's own failure is raised (:class:`OracleError`), never blamed on the Function."""
+    oracle's own failure is raised (:class:`OracleError`), and so is the verifier's
+    (:class:`InternalError`): neither is blamed on the Function."""
     check = CHECKS[check] if isinstance(check, str) else check
     try:
         with time_limit(subject.timeout, "the Function"):
@@ -104,6 +128,14 @@ def run_check(check: Check | str, subject: Subject, sample: Sample) -> Failures:
     except (OracleError, NotApplicable):
         raise
     except Exception as error:  # the Function under test crashed: that is the finding
+        if raised_by_the_verifier(error):
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            raise InternalError(
+                f"legendre-verify failed in its own code, not in the Function under test (a "
+                f"bug in the verifier: please report it with this message): "
+                f"{type(error).__name__}: {str(error).strip()[:1500]} (in {frame.name}, "
+                f"{frame.filename}:{frame.lineno}; check {check.name!r})"
+            ) from error
         text = str(error).strip()
         return [f"raised {type(error).__name__}: {text[:1500]}"]
 
