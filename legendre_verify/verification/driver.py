@@ -30,7 +30,7 @@ from legendre_verify.verification import strategies as lst
 from legendre_verify.verification.checks import CHECKS, Check, DtypeDraw, run_check
 from legendre_verify.verification.checks.base import NotApplicable
 from legendre_verify.verification.expectations import expect
-from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang
+from legendre_verify.verification.limits import DEFAULT_TIMEOUT, Hang, time_limit
 from legendre_verify.verification.narrowing import one_element
 from legendre_verify.verification.options import Options
 from legendre_verify.verification.oracles import MissingDerivative, OracleError
@@ -465,6 +465,28 @@ def _explore_group(
         ) from abort.error
 
 
+#: what a nondeterministic failure adds when the Function draws from torch's generator
+RANDOM_HINT = (
+    "\n  fn draws from torch's random generator (its state advanced while fn ran on this "
+    "sample): verify compares repeated calls, and a truth, at the same sample, so a Function "
+    "random on purpose is verified with its draws fixed: each call (and the reference's) "
+    'seeded alike, in float64 (the README\'s "Random Functions")'
+)
+
+
+def _draws_random(subject: Subject, sample: Sample) -> bool:
+    """Does one call of the Function on ``sample`` advance torch's CPU generator? (Run with
+    the generator forked: the caller's random state is left as it was.)"""
+    with torch.random.fork_rng(devices=[]):
+        before = torch.random.get_rng_state()
+        try:
+            with torch.no_grad(), time_limit(subject.timeout, "the Function"):
+                subject.fn(*sample.fresh_args(clone=subject.dirty)[0], **sample.kwargs)
+        except (Exception, Hang):  # a crash or a hang is some other finding, not randomness
+            return False
+        return not torch.equal(before, torch.random.get_rng_state())
+
+
 def _database_key(plan: Plan, group: Group) -> bytes:
     names = ",".join(group.examples)  # every check of the group, restricted or not
     return f"legendre-verify:{plan.subject.name}:{names}".encode()
@@ -657,6 +679,7 @@ def _report_failures(
             if shrunk is None:
                 failures = [
                     f"nondeterministic: failed once, then passed on the same sample: {failures[0]}"
+                    + (RANDOM_HINT if _draws_random(subject, sample) else "")
                 ]
                 how = "the failing sample (it passed when run again)"
             else:

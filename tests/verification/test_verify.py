@@ -244,8 +244,61 @@ class Nondeterministic(torch.autograd.Function):
 
 
 def test_nondeterministic_function_is_a_clear_failure():
-    with pytest.raises(VerificationError, match="check 'values' failed"):
+    with pytest.raises(VerificationError, match="check 'values' failed") as caught:
         verify(Nondeterministic.apply, symbolic=lambda x: sympy.legendre(3, x), checks=["values"])
+    assert "random generator" not in str(caught.value)  # it draws nothing: no such hint
+
+
+class Dropout(torch.autograd.Function):
+    """A correct dropout: random on purpose."""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        mask = (torch.rand_like(x) >= p).to(x.dtype) / (1 - p)
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return g * mask, None
+
+
+class DropoutUnscaledGrad(Dropout):
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return g * (mask != 0), None  # forgets the 1 / (1 - p)
+
+
+def _seeded(f):
+    def call(*args):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return f(*args)
+
+    return call
+
+
+def _dropout(x, p):
+    return x * (torch.rand_like(x) >= p).to(x.dtype) / (1 - p)
+
+
+DROPOUT_EXAMPLE = (torch.linspace(-0.9, 0.8, 12).reshape(3, 4), 0.25)
+
+
+def test_a_random_function_fails_as_nondeterministic_and_says_it_draws_random_numbers():
+    with pytest.raises(VerificationError, match="nondeterministic") as caught:
+        verify(Dropout.apply, example=DROPOUT_EXAMPLE, checks=["values", "repeatable"])
+    assert "fn draws from torch's random generator" in str(caught.value)
+    assert "Random Functions" in str(caught.value)
+
+
+def test_a_seeded_random_function_is_verified_and_its_bug_caught():
+    options = dict(example=DROPOUT_EXAMPLE, reference=_seeded(_dropout), dtypes=["float64"])
+    assert verify(_seeded(Dropout.apply), **options, checks=["values", "gradients"]).passed
+    with pytest.raises(VerificationError, match="check 'gradients' failed"):
+        verify(_seeded(DropoutUnscaledGrad.apply), **options, checks=["values", "gradients"])
 
 
 # One pytest item per check (verification_tests): `pytest -k gradients` runs that check of
