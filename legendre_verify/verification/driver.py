@@ -465,7 +465,7 @@ def _explore_group(
         ) from abort.error
 
 
-#: what a nondeterministic failure adds when the Function draws from torch's generator
+#: what a failure adds when the Function draws from torch's random generator
 RANDOM_HINT = (
     "\n  fn draws from torch's random generator (its state advanced while fn ran on this "
     "sample): verify compares repeated calls, and a truth, at the same sample, so a Function "
@@ -609,6 +609,7 @@ def _report_failures(
     for name in plan.names:
         tally = tallies[name]
         check = CHECKS[name]
+        hung = False  # a hang while shrinking: no call of the Function after it
         if tally.hang is not None:
             sample, hang = tally.hang
             failures = [f"{hang}: no result"]
@@ -674,12 +675,11 @@ def _report_failures(
                         key=_database_key(plan, group),
                     )
             except Hang as hang:
-                shrunk = None
+                shrunk, hung = None, True
                 failures = [f"{hang} while shrinking: no result"]
             if shrunk is None:
                 failures = [
                     f"nondeterministic: failed once, then passed on the same sample: {failures[0]}"
-                    + (RANDOM_HINT if _draws_random(subject, sample) else "")
                 ]
                 how = "the failing sample (it passed when run again)"
             else:
@@ -694,6 +694,8 @@ def _report_failures(
                 )
         elif check.edges_only:
             how = "failing sample (the domain's edge values: not shrunk)"
+        if failures and not hung and _draws_random(subject, sample):  # only its draws?
+            failures = [failures[0] + RANDOM_HINT, *failures[1:]]
         spent += time.perf_counter() - t0
         details = failure_message(subject, check, sample, failures, how=how)
         emit(

@@ -287,8 +287,8 @@ def _dropout(x, p):
 DROPOUT_EXAMPLE = (torch.linspace(-0.9, 0.8, 12).reshape(3, 4), 0.25)
 
 
-def test_a_random_function_fails_as_nondeterministic_and_says_it_draws_random_numbers():
-    with pytest.raises(VerificationError, match="nondeterministic") as caught:
+def test_a_random_function_fails_and_says_it_draws_random_numbers():
+    with pytest.raises(VerificationError) as caught:
         verify(Dropout.apply, example=DROPOUT_EXAMPLE, checks=["values", "repeatable"])
     assert "fn draws from torch's random generator" in str(caught.value)
     assert "Random Functions" in str(caught.value)
